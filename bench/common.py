@@ -1,0 +1,69 @@
+"""Helpers shared by the benchmarks: the McMahan et al. MNIST setting, paths, tables, machine.
+
+Kept free of TensorFlow imports so that `bench.mcmahan`, which only drives subprocesses, starts
+fast; the TF-heavy parts live in the benchmark that needs them.
+"""
+
+import importlib.metadata
+import os
+from typing import Any, Sequence
+
+# Real MNIST (the four IDX .gz files) shared by every checkout on this machine.
+MNIST_DIR = '/work/shared/data/mnist'
+# Repository root (the parent of bench/), where `python -m launch.run_experiment` must run.
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Benchmark outputs: run directories, subprocess and worker logs (git-ignored).
+OUT_DIR = os.path.join(REPO_ROOT, 'bench', 'out')
+# launch.run_experiment's default --cache_dir, so benchmarks reuse its per-client files.
+CACHE_DIR = os.path.join(os.path.expanduser('~'), '.cache', 'tff_experiments')
+
+# McMahan et al. 2017, MNIST: 100 clients, C=0.1, B=10, client SGD, server averaging (SGD at
+# lr 1 on the mean delta). E, the model and the partition vary per experiment. The client
+# learning rate is not given per row in the paper; 0.1 is the package's default.
+MCMAHAN_MNIST: dict[str, Any] = {
+    'dataset': 'mnist',
+    'data_dir': MNIST_DIR,
+    'num_clients': 100,
+    'clients_per_round': 10,
+    'client_batch_size': 10,
+    'client_learning_rate': 0.1,
+    'server_optimizer': 'sgd',
+    'server_learning_rate': 1.0,
+    'seed': 0,
+}
+
+
+def as_flags(settings: dict[str, Any]) -> list[str]:
+  """`{'name': value}` -> `['--name=value']`, the form launch.run_experiment parses."""
+  return [f'--{name}={value}' for name, value in settings.items()]
+
+
+def ensure_out_dir() -> str:
+  """Creates bench/out if needed and returns it (logs and run directories go there)."""
+  os.makedirs(OUT_DIR, exist_ok=True)
+  return OUT_DIR
+
+
+def machine_line() -> str:
+  """One line naming the CPUs and library versions, so a table can be compared across hosts."""
+  usable = len(os.sched_getaffinity(0))
+  versions = ', '.join(f'{name} {_version(name)}'
+                       for name in ('tensorflow', 'tensorflow-federated'))
+  return f'machine: nproc {usable} (os.cpu_count {os.cpu_count()}); {versions}'
+
+
+def _version(distribution: str) -> str:
+  """Installed version of `distribution` without importing it ('?' if not installed)."""
+  try:
+    return importlib.metadata.version(distribution)
+  except importlib.metadata.PackageNotFoundError:
+    return '?'
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+  """A plain-text table with a rule under the header; cells are str()-ed, columns left-aligned."""
+  cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
+  widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+  lines = [' | '.join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+  lines.insert(1, '-+-'.join('-' * w for w in widths))
+  return '\n'.join(lines)

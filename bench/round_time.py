@@ -1,0 +1,305 @@
+r"""Seconds per FedAvg round on MNIST: this package vs a plain TF loop vs Keras `model.fit`.
+
+  .venv/bin/python -m bench.round_time > /tmp/round_time.txt 2>&1
+
+The round of McMahan et al. 2017 (10 of 100 IID clients x 600 real MNIST examples, E=1, B=10,
+client SGD lr 0.1, server SGD lr 1 on the mean delta) is run three ways, each from the same
+seeded initial weights on the same fixed cohort of 10 clients:
+
+  tff-experiments        `experiment.build_process` on a launch-like config, in a private
+                         worker (`runtime.local_worker`), `process.next(state, client keys)`.
+  plain TF loop (floor)  one `tf.function` call per client running its SGD steps over
+                         in-memory tensors (fresh shuffle each epoch), numpy weighted mean.
+  Keras model.fit        per client set_weights, compile(SGD), fit(shuffle=True), get_weights;
+                         numpy weighted mean: the usual hand-written baseline.
+
+After `--warmup_rounds` untimed rounds, `--rounds` rounds are timed; the table gives the
+median, its ratio to the floor and the test accuracy after all rounds (evaluated by the
+package's evaluator for every way), so a way that does not train shows up. This is a
+benchmark that prints a table, not a test: it asserts nothing.
+"""
+
+import os
+
+os.environ['TF_CPP_MIN_LOG_LEVEL'] = '2'  # Before TensorFlow is imported.
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+import dataclasses
+import statistics
+import time
+from typing import Protocol, Sequence
+
+from absl import app
+from absl import flags
+import numpy as np
+import tensorflow as tf
+import tensorflow_federated as tff
+
+from bench import common
+from tff_experiments import client_data
+from tff_experiments import config as config_lib
+from tff_experiments import evaluation
+from tff_experiments import experiment
+from tff_experiments import models
+from tff_experiments import runtime
+
+_MODELS = flags.DEFINE_list('models', ['mnist_2nn', 'mnist_cnn'],
+                            'Models to time, from tff_experiments.models.MODELS.')
+_ROUNDS = flags.DEFINE_integer('rounds', 10, 'Timed rounds per model and way.', lower_bound=1)
+_WARMUP_ROUNDS = flags.DEFINE_integer(
+    'warmup_rounds', 2, 'Untimed rounds first (tracing, worker start-up, caches).',
+    lower_bound=0)
+_COHORT_SIZE = flags.DEFINE_integer(
+    'cohort_size', 10, 'Clients per round; the same first clients (by id) every round.',
+    lower_bound=1)
+
+FLOOR = 'plain TF loop (floor)'
+_EPOCHS = 1  # E of the benchmarked round.
+
+
+@dataclasses.dataclass(frozen=True)
+class ClientArrays:
+  """One client's training examples in memory, exactly as the package's client files decode."""
+  x: np.ndarray  # float32 [n, H, W, C] in [0, 1]
+  y: np.ndarray  # int32 [n]
+
+
+class Way(Protocol):
+  """One way of running the FedAvg round: advances its own global model by a round."""
+  name: str
+
+  def run_round(self, round_num: int) -> None:
+    """Runs round `round_num` (1-based) and keeps the new global model."""
+
+  def weights(self) -> tff.learning.models.ModelWeights:
+    """The current global model, for evaluation."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Timing:
+  """What one way measured on one model."""
+  model: str
+  way: str
+  seconds: list[float]  # The timed rounds.
+  first_round_s: float  # The first warm-up round (includes tracing); NaN without warm-up.
+  accuracy: float  # Test accuracy after warm-up plus timed rounds.
+
+
+def experiment_config(model: str) -> config_lib.ExperimentConfig:
+  """The config `launch.run_experiment` would build for this round (its flag defaults else)."""
+  settings = dict(common.MCMAHAN_MNIST)
+  return config_lib.ExperimentConfig(
+      experiment_name='bench_round_time', root_output_dir=common.OUT_DIR,
+      dataset=settings['dataset'], data_dir=settings['data_dir'], cache_dir=common.CACHE_DIR,
+      only_digits=False, partition='iid', num_clients=settings['num_clients'],
+      dirichlet_alpha=0.5, model=model, algorithm='fedavg', aggregator='mean',
+      clients_per_round=_COHORT_SIZE.value, client_epochs_per_round=_EPOCHS,
+      client_batch_size=settings['client_batch_size'],
+      client_learning_rate=settings['client_learning_rate'],
+      server_optimizer=settings['server_optimizer'],
+      server_learning_rate=settings['server_learning_rate'], server_momentum=0.9,
+      total_rounds=_WARMUP_ROUNDS.value + _ROUNDS.value, rounds_per_eval=1,
+      rounds_per_checkpoint=10, target_accuracy=None, seed=settings['seed'])
+
+
+def read_clients(train: tff.simulation.datasets.ClientData,
+                 client_ids: Sequence[str]) -> list[ClientArrays]:
+  """Reads the cohort from the package's client files, so every way trains on the same data."""
+  clients = []
+  for client_id in client_ids:
+    batch = next(iter(train.create_tf_dataset_for_client(client_id).batch(1_000_000)))
+    clients.append(ClientArrays(x=batch['x'].numpy(), y=batch['y'].numpy()))
+  return clients
+
+
+def weighted_mean(client_weights: Sequence[list[np.ndarray]],
+                  sizes: Sequence[int]) -> list[np.ndarray]:
+  """FedAvg's average of client models, weighted by their example counts n_k."""
+  total = float(sum(sizes))
+  return [sum(w[i] * (n / total) for w, n in zip(client_weights, sizes))
+          for i in range(len(client_weights[0]))]
+
+
+def as_model_weights(weights: list[np.ndarray]) -> tff.learning.models.ModelWeights:
+  """Keras `get_weights()` of the (all-trainable) benchmark models as TFF ModelWeights."""
+  return tff.learning.models.ModelWeights(trainable=list(weights), non_trainable=[])
+
+
+def build_keras(model: str, data) -> tf.keras.Model:
+  """The package's seeded Keras model (seed 0, as the package's initial weights)."""
+  keras_model = models.build_keras(model, input_shape=data.test_x.shape[1:],
+                                   num_classes=data.num_classes,
+                                   seed=common.MCMAHAN_MNIST['seed'])
+  if keras_model.non_trainable_weights:
+    raise ValueError(f'{model}: as_model_weights assumes no non-trainable weights')
+  return keras_model
+
+
+class PackageProcess:
+  """(a) This package's learning process over client keys, run in its private worker."""
+  name = 'tff-experiments'
+
+  def __init__(self, config: config_lib.ExperimentConfig, data, cohort: Sequence[str]):
+    self._process, _ = experiment.build_process(config, data)
+    self._state = self._process.initialize()
+    self._cohort, self._seed = list(cohort), config.seed
+
+  def run_round(self, round_num: int) -> None:
+    """One `process.next` on the fixed cohort's keys (shuffle seeds vary with the round)."""
+    keys = client_data.client_keys(self._cohort, seed=self._seed, round_num=round_num)
+    self._state = self._process.next(self._state, keys).state
+
+  def weights(self) -> tff.learning.models.ModelWeights:
+    return self._process.get_model_weights(self._state)
+
+
+def local_sgd_fn(keras_model: tf.keras.Model, *, learning_rate: float, batch_size: int):
+  """A `tf.function(x, y, orders)` doing a client's SGD steps on the model's variables.
+
+  `orders[e]` is the example order of epoch e; batches are consecutive slices of it (the last
+  may be short), one plain SGD step each: what the package's client update computes.
+  """
+  loss_fn = models.loss_fn()
+
+  @tf.function
+  def train(x, y, orders):
+    n = tf.shape(y)[0]
+    for epoch in tf.range(tf.shape(orders)[0]):
+      for start in tf.range(0, n, batch_size):
+        index = orders[epoch, start:start + batch_size]
+        with tf.GradientTape() as tape:
+          logits = keras_model(tf.gather(x, index), training=True)
+          loss = loss_fn(tf.gather(y, index), logits)
+        grads = tape.gradient(loss, keras_model.trainable_variables)
+        for variable, grad in zip(keras_model.trainable_variables, grads):
+          variable.assign_sub(learning_rate * grad)
+
+  return train
+
+
+class PlainLoop:
+  """(b) The floor: the same SGD steps client after client in one process, no TFF."""
+  name = FLOOR
+
+  def __init__(self, model: str, data, clients: Sequence[ClientArrays]):
+    self._model = build_keras(model, data)
+    self._global = self._model.get_weights()
+    self._clients = [(tf.constant(c.x), tf.constant(c.y)) for c in clients]
+    self._sizes = [len(c.y) for c in clients]
+    self._train = local_sgd_fn(self._model,
+                               learning_rate=common.MCMAHAN_MNIST['client_learning_rate'],
+                               batch_size=common.MCMAHAN_MNIST['client_batch_size'])
+
+  def run_round(self, round_num: int) -> None:
+    """Trains each client from the global model, then averages the client models."""
+    trained = []
+    for index, ((x, y), n) in enumerate(zip(self._clients, self._sizes)):
+      rng = np.random.default_rng([common.MCMAHAN_MNIST['seed'], round_num, index])
+      orders = np.stack([rng.permutation(n) for _ in range(_EPOCHS)]).astype(np.int32)
+      self._model.set_weights(self._global)
+      self._train(x, y, tf.constant(orders))
+      trained.append(self._model.get_weights())
+    self._global = weighted_mean(trained, self._sizes)
+
+  def weights(self) -> tff.learning.models.ModelWeights:
+    return as_model_weights(self._global)
+
+
+class KerasFit:
+  """(c) The hand-written Keras baseline: compile and fit a model per client, average."""
+  name = 'Keras model.fit'
+
+  def __init__(self, model: str, data, clients: Sequence[ClientArrays]):
+    self._model = build_keras(model, data)
+    self._global = self._model.get_weights()
+    self._clients = list(clients)
+
+  def run_round(self, round_num: int) -> None:
+    """Per client: set_weights, compile(SGD), fit one pass; then the weighted mean."""
+    del round_num  # fit shuffles with Keras's own (seeded) generator.
+    trained = []
+    for client in self._clients:
+      self._model.set_weights(self._global)
+      self._model.compile(
+          optimizer=tf.keras.optimizers.SGD(common.MCMAHAN_MNIST['client_learning_rate']),
+          loss=models.loss_fn())
+      self._model.fit(client.x, client.y, batch_size=common.MCMAHAN_MNIST['client_batch_size'],
+                      epochs=_EPOCHS, shuffle=True, verbose=0)
+      trained.append(self._model.get_weights())
+    self._global = weighted_mean(trained, [len(c.y) for c in self._clients])
+
+  def weights(self) -> tff.learning.models.ModelWeights:
+    return as_model_weights(self._global)
+
+
+def time_way(way: Way, *, model: str, evaluate) -> Timing:
+  """Runs the warm-up then the timed rounds of `way`; returns the times and final accuracy."""
+  seconds = []
+  for round_num in range(1, _WARMUP_ROUNDS.value + _ROUNDS.value + 1):
+    began = time.perf_counter()
+    way.run_round(round_num)
+    seconds.append(time.perf_counter() - began)
+  timed = seconds[_WARMUP_ROUNDS.value:]
+  accuracy = evaluate(way.weights())['accuracy']
+  print(f'  {model} | {way.name}: median {statistics.median(timed):.3f} s/round, '
+        f'test acc {accuracy:.4f}', flush=True)
+  return Timing(model=model, way=way.name, seconds=timed,
+                first_round_s=seconds[0] if _WARMUP_ROUNDS.value else float('nan'),
+                accuracy=accuracy)
+
+
+def time_model(model: str) -> list[Timing]:
+  """Times the three ways on `model`, all starting from the same weights on the same cohort."""
+  config = experiment_config(model)
+  data = experiment.load_data(config)
+  cohort = sorted(data.train.client_ids)[:config.clients_per_round]
+  clients = read_clients(data.train, cohort)
+  evaluate = evaluation.build_evaluator(model, test_x=data.test_x, test_y=data.test_y,
+                                        num_classes=data.num_classes)
+  initial = evaluate(as_model_weights(build_keras(model, data).get_weights()))['accuracy']
+  print(f'{model}: cohort {cohort[0]}..{cohort[-1]} ({sum(len(c.y) for c in clients)} '
+        f'examples); initial test acc {initial:.4f}', flush=True)
+  ways = [lambda: PackageProcess(config, data, cohort),
+          lambda: PlainLoop(model, data, clients),
+          lambda: KerasFit(model, data, clients)]
+  return [time_way(make(), model=model, evaluate=evaluate) for make in ways]
+
+
+def table(timings: Sequence[Timing]) -> str:
+  """model | way | median s/round | ratio to floor | first round | test accuracy."""
+  floors = {t.model: statistics.median(t.seconds) for t in timings if t.way == FLOOR}
+  rows = []
+  for t in timings:
+    median = statistics.median(t.seconds)
+    rows.append([t.model, t.way, f'{median:.3f}', f'{median / floors[t.model]:.2f}x',
+                 f'{min(t.seconds):.3f}-{max(t.seconds):.3f}', f'{t.first_round_s:.2f}',
+                 f'{t.accuracy:.4f}'])
+  rounds = _WARMUP_ROUNDS.value + _ROUNDS.value
+  return common.format_table(
+      ['model', 'way', 'median s/round', 'ratio to floor', 'min-max s', 'first round s',
+       f'test acc after {rounds} rounds'], rows)
+
+
+def main(argv: Sequence[str]) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  tf.get_logger().setLevel('ERROR')
+  began = time.perf_counter()
+  print(common.machine_line(), flush=True)
+  log_path = os.path.join(common.ensure_out_dir(), 'round_time_worker.log')
+  timings = []
+  with runtime.local_worker(log_path=log_path):
+    for model in _MODELS.value:
+      timings.extend(time_model(model))
+  print(f'\nFedAvg round, MNIST IID, {_COHORT_SIZE.value} clients x 600, E={_EPOCHS}, '
+        f'B={common.MCMAHAN_MNIST["client_batch_size"]}, client lr '
+        f'{common.MCMAHAN_MNIST["client_learning_rate"]}, server SGD lr '
+        f'{common.MCMAHAN_MNIST["server_learning_rate"]}; median of {_ROUNDS.value} rounds '
+        f'after {_WARMUP_ROUNDS.value} warm-up')
+  print(common.machine_line())
+  print(table(timings))
+  print(f'total {time.perf_counter() - began:.0f} s')
+
+
+if __name__ == '__main__':
+  app.run(main)

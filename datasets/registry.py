@@ -1,0 +1,79 @@
+"""The dataset registry: name -> loader and facts; `load` validates the data flags and loads.
+
+Adding a dataset = one module with a `load(*, data_dir, cache_dir, partition, num_clients,
+dirichlet_alpha, seed, only_digits)` function plus one DATASETS entry.
+"""
+
+from collections.abc import Callable
+import dataclasses
+
+from datasets import base
+from datasets import digits
+from datasets import emnist
+from datasets import femnist_leaf
+from datasets import mnist
+from datasets import partitions
+
+# The --partition value of datasets whose clients are given by the data (writers).
+NATURAL = 'natural'
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+  """How to load a dataset and what models need to know about it."""
+
+  loader: Callable[..., base.FederatedData]
+  natural_split: bool  # True: clients are writers; --partition must be 'natural'.
+  default_model: str
+  input_shape: tuple[int, int, int]
+  needs_data_dir: bool  # Reads source files from --data_dir (None -> a default cache if any).
+  num_classes: int  # All classes; only_digits datasets drop to 10 (see num_classes()).
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    'digits': DatasetInfo(loader=digits.load, natural_split=False, default_model='digits_mlp',
+                          input_shape=(8, 8, 1), needs_data_dir=False, num_classes=10),
+    'mnist': DatasetInfo(loader=mnist.load, natural_split=False, default_model='mnist_2nn',
+                         input_shape=(28, 28, 1), needs_data_dir=True, num_classes=10),
+    'emnist': DatasetInfo(loader=emnist.load, natural_split=True, default_model='emnist_cnn',
+                          input_shape=(28, 28, 1), needs_data_dir=True,
+                          num_classes=emnist.NUM_CLASSES[False]),
+    'femnist_leaf': DatasetInfo(loader=femnist_leaf.load, natural_split=True,
+                                default_model='emnist_cnn', input_shape=(28, 28, 1),
+                                needs_data_dir=True, num_classes=femnist_leaf.NUM_CLASSES),
+}
+
+
+def info(name: str) -> DatasetInfo:
+  """The registry entry for `name`; DataError naming --dataset and the choices if unknown."""
+  if name not in DATASETS:
+    raise base.DataError(f'--dataset={name!r} is unknown; choose one of {sorted(DATASETS)}.')
+  return DATASETS[name]
+
+
+def partition_choices(name: str) -> list[str]:
+  """The --partition values dataset `name` accepts."""
+  return [NATURAL] if info(name).natural_split else sorted(partitions.PARTITIONS)
+
+
+def load(name: str, *, data_dir: str | None, cache_dir: str, partition: str, num_clients: int,
+         dirichlet_alpha: float, seed: int, only_digits: bool) -> base.FederatedData:
+  """Loads dataset `name` split into clients.
+
+  For natural splits `partition` must be 'natural' (and num_clients is ignored); for
+  digits/mnist it must be a key of partitions.PARTITIONS.
+  """
+  choices = partition_choices(name)
+  if partition not in choices:
+    kind = ('has a natural per-writer client split' if info(name).natural_split
+            else 'has no natural client split')
+    raise base.DataError(f'--partition={partition!r} does not fit --dataset={name!r}, which '
+                         f'{kind}; choose one of {choices}.')
+  return info(name).loader(data_dir=data_dir, cache_dir=cache_dir, partition=partition,
+                           num_clients=num_clients, dirichlet_alpha=dirichlet_alpha, seed=seed,
+                           only_digits=only_digits)
+
+
+def num_classes(name: str, *, only_digits: bool) -> int:
+  """Number of label classes of `name` (10 with only_digits; digits-only datasets always 10)."""
+  return min(info(name).num_classes, 10) if only_digits else info(name).num_classes

@@ -1,0 +1,151 @@
+"""Tests for datasets.client_files: exact round trip, element spec, file backing, atomic cache."""
+
+import collections
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from datasets import base
+from datasets import client_files
+
+_SPEC = collections.OrderedDict(
+    x=tf.TensorSpec(shape=(6, 5, 1), dtype=tf.float32),
+    y=tf.TensorSpec(shape=(), dtype=tf.int32))
+
+
+def _uint8_clients(seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+  rng = np.random.default_rng(seed)
+  # Sizes straddle the reader's parse batch (256) to cover partial batches.
+  return {cid: (rng.integers(0, 256, size=(n, 6, 5, 1), dtype=np.uint8),
+                rng.integers(0, 62, size=n))
+          for cid, n in [('b', 3), ('a', 300), ('c', 1)]}
+
+
+def _read(client_data, client_id):
+  elements = list(client_data.create_tf_dataset_for_client(client_id))
+  return (np.stack([e['x'].numpy() for e in elements]),
+          np.array([e['y'].numpy() for e in elements]))
+
+
+def test_uint8_round_trip_is_exact_and_scaled_to_unit_interval(tmp_path):
+  clients = _uint8_clients()
+  data = client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp',
+                                         clients=clients)
+  assert data.client_ids == ['a', 'b', 'c']
+  assert data.element_type_structure == _SPEC
+  for cid, (x, y) in clients.items():
+    got_x, got_y = _read(data, cid)
+    assert got_x.dtype == np.float32 and got_y.dtype == np.int32
+    np.testing.assert_array_equal(got_x, x.astype(np.float32) / np.float32(255))
+    np.testing.assert_array_equal(got_y, y)
+    assert 0.0 <= got_x.min() and got_x.max() <= 1.0
+  # The test-set conversion matches the file decoding bit for bit.
+  np.testing.assert_array_equal(client_files.to_unit_float(clients['a'][0]), _read(data, 'a')[0])
+
+
+def test_float32_round_trip_is_exact(tmp_path):
+  rng = np.random.default_rng(1)
+  x = rng.random((7, 8, 8, 1), dtype=np.float32)
+  x[0, 0, 0, 0], x[0, 0, 1, 0] = 0.0, 1.0
+  data = client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp',
+                                         clients={'0000': (x, np.arange(7))})
+  got_x, got_y = _read(data, '0000')
+  np.testing.assert_array_equal(got_x, x)
+  np.testing.assert_array_equal(got_y, np.arange(7))
+  assert data.element_type_structure['x'].shape == (8, 8, 1)
+
+
+def test_serialized_dataset_fn_reads_files_instead_of_embedding_data(tmp_path):
+  rng = np.random.default_rng(2)
+  clients = {f'{i:04d}': (rng.integers(0, 256, size=(500, 28, 28, 1), dtype=np.uint8),
+                          np.full(500, i)) for i in range(4)}  # ~1.5 MB of pixels.
+  data = client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp',
+                                         clients=clients)
+
+  @tf.function
+  def label_sum(client_id):
+    return data.serializable_dataset_fn(client_id).reduce(0, lambda s, e: s + e['y'])
+
+  graph = label_sum.get_concrete_function(tf.TensorSpec([], tf.string)).graph
+  assert graph.as_graph_def().ByteSize() < 100_000  # Paths and a parser, not the pixels.
+  assert int(label_sum(tf.constant('0003'))) == 3 * 500
+
+
+def test_existing_cache_dir_is_reused_without_rewriting(tmp_path):
+  first = client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp',
+                                          clients=_uint8_clients(seed=0))
+  path = os.path.join(tmp_path, 'fp')
+  mtimes = {f: os.stat(os.path.join(path, f)).st_mtime_ns for f in os.listdir(path)}
+  # Same fingerprint: the cache is taken as is (so the fingerprint must capture the content).
+  again = client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp',
+                                          clients=_uint8_clients(seed=9))
+  assert {f: os.stat(os.path.join(path, f)).st_mtime_ns for f in os.listdir(path)} == mtimes
+  np.testing.assert_array_equal(_read(again, 'a')[0], _read(first, 'a')[0])
+  assert sorted(os.listdir(tmp_path)) == ['fp']
+
+
+def test_leftover_partial_write_is_not_taken_as_cache(tmp_path):
+  partial = tmp_path / '.fp.killed.partial'
+  partial.mkdir()
+  (partial / '000000.tfrecord').write_bytes(b'junk')
+  clients = _uint8_clients()
+  data = client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp',
+                                         clients=clients)
+  np.testing.assert_array_equal(_read(data, 'c')[1], clients['c'][1])
+
+
+def test_failed_write_leaves_no_directory_behind(tmp_path, monkeypatch):
+  calls = []
+  real_example = client_files._example
+
+  def failing_example(image, label):
+    calls.append(1)
+    if len(calls) > 5:
+      raise OSError('disk full')
+    return real_example(image, label)
+
+  monkeypatch.setattr(client_files, '_example', failing_example)
+  with pytest.raises(OSError, match='disk full'):
+    client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp',
+                                    clients=_uint8_clients())
+  assert os.listdir(tmp_path) == []
+
+
+def test_cache_dir_with_other_clients_is_reported(tmp_path):
+  client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp',
+                                  clients=_uint8_clients())
+  with pytest.raises(base.DataError, match='fp'):
+    client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp',
+                                    clients={'zz': _uint8_clients()['a']})
+
+
+def test_cache_dir_without_meta_is_reported(tmp_path):
+  (tmp_path / 'fp').mkdir()
+  with pytest.raises(base.DataError, match='delete it'):
+    client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp',
+                                    clients=_uint8_clients())
+
+
+@pytest.mark.parametrize('x, y, message', [
+    (np.full((2, 3, 3, 1), 1.5, np.float32), np.zeros(2, int), r'\[0, 1\]'),
+    (np.zeros((2, 3, 3, 1), np.int64), np.zeros(2, int), 'uint8'),
+    (np.zeros((2, 3, 3), np.uint8), np.zeros(2, int), r'\[n, H, W, C\]'),
+    (np.zeros((2, 3, 3, 1), np.uint8), np.zeros(3, int), 'y must be'),
+    (np.zeros((0, 3, 3, 1), np.uint8), np.zeros(0, int), 'no examples'),
+])
+def test_bad_client_arrays_are_rejected(tmp_path, x, y, message):
+  with pytest.raises(base.DataError, match=message):
+    client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp',
+                                    clients={'a': (x, y)})
+  assert os.listdir(tmp_path) == []
+
+
+def test_fingerprint_tracks_content_and_ignores_key_order():
+  spec = {'dataset': 'mnist', 'seed': 1, 'num_clients': 10}
+  assert client_files.fingerprint(spec) == client_files.fingerprint(dict(reversed(spec.items())))
+  assert client_files.fingerprint(spec) != client_files.fingerprint({**spec, 'seed': 2})
+  a = np.arange(6, dtype=np.uint8)
+  assert client_files.content_sha256(a) != client_files.content_sha256(a.reshape(2, 3))
+  assert client_files.content_sha256(a) != client_files.content_sha256(a.astype(np.int32))

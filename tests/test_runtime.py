@@ -1,0 +1,63 @@
+"""The private TFF worker: it runs computations and never outlives its owner."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import tensorflow_federated as tff
+
+from tff_experiments import runtime
+
+
+def _alive(pid: int) -> bool:
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  # A zombie is dead for our purposes.
+  with open(f'/proc/{pid}/stat') as f:
+    return f.read().split(')')[-1].split()[0] != 'Z'
+
+
+def _worker_pids_of(parent_pid: int) -> list[int]:
+  out = subprocess.run(['pgrep', '-P', str(parent_pid), '-f', 'worker_binary'],
+                       capture_output=True, text=True, check=False).stdout
+  return [int(p) for p in out.split()]
+
+
+def test_runs_a_federated_mean_and_stops_the_worker(tmp_path):
+  before = set(_worker_pids_of(os.getpid()))
+  with runtime.local_worker(log_path=str(tmp_path / 'w.log')):
+    @tff.federated_computation(tff.FederatedType(np.float32, tff.CLIENTS))
+    def mean(values):
+      return tff.federated_mean(values)
+    assert mean([1.0, 2.0, 6.0]) == 3.0
+    during = set(_worker_pids_of(os.getpid())) - before
+    assert len(during) == 1
+  pid, = during
+  assert not _alive(pid)
+
+
+def test_worker_dies_with_a_killed_owner(tmp_path):
+  script = textwrap.dedent(f"""
+      import os, sys, time
+      from tff_experiments import runtime
+      with runtime.local_worker(log_path={str(tmp_path / 'w.log')!r}):
+        print('ready', flush=True)
+        time.sleep(600)
+  """)
+  owner = subprocess.Popen([sys.executable, '-c', script], stdout=subprocess.PIPE, text=True,
+                           env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '3'})
+  assert owner.stdout.readline().strip() == 'ready'
+  workers = _worker_pids_of(owner.pid)
+  assert len(workers) == 1
+  owner.send_signal(signal.SIGKILL)
+  owner.wait()
+  deadline = time.monotonic() + 10
+  while _alive(workers[0]) and time.monotonic() < deadline:
+    time.sleep(0.1)
+  assert not _alive(workers[0])

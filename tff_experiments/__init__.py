@@ -1,0 +1,1 @@
+"""tff-experiments: federated-learning research simulations on TensorFlow Federated."""
