@@ -45,11 +45,13 @@ def ensure_out_dir() -> str:
 
 
 def machine_line() -> str:
-  """One line naming the CPUs and library versions, so a table can be compared across hosts."""
+  """CPUs, current load (other jobs skew timings) and library versions, for comparing tables."""
   usable = len(os.sched_getaffinity(0))
   versions = ', '.join(f'{name} {_version(name)}'
                        for name in ('tensorflow', 'tensorflow-federated'))
-  return f'machine: nproc {usable} (os.cpu_count {os.cpu_count()}); {versions}'
+  load = ' '.join(f'{x:.2f}' for x in os.getloadavg())
+  return (f'machine: nproc {usable} (os.cpu_count {os.cpu_count()}), load average {load}; '
+          f'{versions}')
 
 
 def _version(distribution: str) -> str:

@@ -27,7 +27,7 @@ os.environ['TF_CPP_MIN_LOG_LEVEL'] = '2'  # Before TensorFlow is imported.
 import dataclasses
 import statistics
 import time
-from typing import Protocol, Sequence
+from typing import Callable, Optional, Protocol, Sequence
 
 from absl import app
 from absl import flags
@@ -52,6 +52,17 @@ _WARMUP_ROUNDS = flags.DEFINE_integer(
 _COHORT_SIZE = flags.DEFINE_integer(
     'cohort_size', 10, 'Clients per round; the same first clients (by id) every round.',
     lower_bound=1)
+
+_MIN_ROUNDS = flags.DEFINE_integer(
+    'min_rounds', 3, 'Timed rounds at least, whatever --max_seconds_per_way says.', lower_bound=1)
+_MAX_SECONDS_PER_WAY = flags.DEFINE_float(
+    'max_seconds_per_way', 45.0,
+    'Time budget of the timed rounds of the first way run on a model (the floor): it stops '
+    'after --min_rounds once over budget, and the other ways run as many rounds, so slow '
+    'models (the CNN) keep the script short. 0: always --rounds.', lower_bound=0.0)
+_WAYS = flags.DEFINE_list('ways', ['floor', 'tff', 'keras'],
+                          'Ways to run, in this order: floor (plain TF loop), tff (this '
+                          'package), keras (model.fit).')
 
 FLOOR = 'plain TF loop (floor)'
 _EPOCHS = 1  # E of the benchmarked round.
@@ -81,8 +92,10 @@ class Timing:
   model: str
   way: str
   seconds: list[float]  # The timed rounds.
+  setup_s: float  # Building the way (for the package: the learning process), untimed.
   first_round_s: float  # The first warm-up round (includes tracing); NaN without warm-up.
-  accuracy: float  # Test accuracy after warm-up plus timed rounds.
+  accuracy: float  # Test accuracy after all `rounds` (warm-up plus timed).
+  rounds: int
 
 
 def experiment_config(model: str) -> config_lib.ExperimentConfig:
@@ -135,12 +148,18 @@ def build_keras(model: str, data) -> tf.keras.Model:
   return keras_model
 
 
+def learning_process(built) -> tff.learning.templates.LearningProcess:
+  """The process from `experiment.build_process`, which has returned `(process, model)` in
+  some versions of the package and the bare process in others."""
+  return built[0] if isinstance(built, tuple) else built
+
+
 class PackageProcess:
   """(a) This package's learning process over client keys, run in its private worker."""
   name = 'tff-experiments'
 
   def __init__(self, config: config_lib.ExperimentConfig, data, cohort: Sequence[str]):
-    self._process, _ = experiment.build_process(config, data)
+    self._process = learning_process(experiment.build_process(config, data))
     self._state = self._process.initialize()
     self._cohort, self._seed = list(cohort), config.seed
 
@@ -232,24 +251,45 @@ class KerasFit:
     return as_model_weights(self._global)
 
 
-def time_way(way: Way, *, model: str, evaluate) -> Timing:
-  """Runs the warm-up then the timed rounds of `way`; returns the times and final accuracy."""
+def run_rounds(way: Way, *, first: int, count: Optional[int]) -> list[float]:
+  """Times rounds `first`, `first + 1`, ...: `count` of them, or if None as many as the budget
+  allows (at least --min_rounds, at most --rounds, stopping once over --max_seconds_per_way)."""
   seconds = []
-  for round_num in range(1, _WARMUP_ROUNDS.value + _ROUNDS.value + 1):
+  while True:
+    if count is not None and len(seconds) >= count:
+      return seconds
+    if count is None and (len(seconds) >= _ROUNDS.value or (
+        len(seconds) >= _MIN_ROUNDS.value and _MAX_SECONDS_PER_WAY.value
+        and sum(seconds) > _MAX_SECONDS_PER_WAY.value)):
+      return seconds
     began = time.perf_counter()
-    way.run_round(round_num)
+    way.run_round(first + len(seconds))
     seconds.append(time.perf_counter() - began)
-  timed = seconds[_WARMUP_ROUNDS.value:]
+
+
+def time_way(make_way: Callable[[], Way], *, model: str, evaluate,
+             timed_rounds: Optional[int]) -> Timing:
+  """Builds a way, runs its warm-up then its timed rounds; returns times and final accuracy."""
+  began = time.perf_counter()
+  way = make_way()
+  setup_s = time.perf_counter() - began
+  warmup = run_rounds(way, first=1, count=_WARMUP_ROUNDS.value)
+  timed = run_rounds(way, first=len(warmup) + 1, count=timed_rounds)
   accuracy = evaluate(way.weights())['accuracy']
-  print(f'  {model} | {way.name}: median {statistics.median(timed):.3f} s/round, '
-        f'test acc {accuracy:.4f}', flush=True)
-  return Timing(model=model, way=way.name, seconds=timed,
-                first_round_s=seconds[0] if _WARMUP_ROUNDS.value else float('nan'),
-                accuracy=accuracy)
+  print(f'  {model} | {way.name}: setup {setup_s:.2f} s, warm-up '
+        f'{" ".join(f"{s:.3f}" for s in warmup)}, timed {" ".join(f"{s:.3f}" for s in timed)}'
+        f' s; test acc {accuracy:.4f}', flush=True)
+  return Timing(model=model, way=way.name, seconds=timed, setup_s=setup_s,
+                first_round_s=warmup[0] if warmup else float('nan'), accuracy=accuracy,
+                rounds=len(warmup) + len(timed))
 
 
 def time_model(model: str) -> list[Timing]:
-  """Times the three ways on `model`, all starting from the same weights on the same cohort."""
+  """Times the chosen ways on `model`, all from the same initial weights on the same cohort.
+
+  The first way sets, within the time budget, how many rounds the others time, so their test
+  accuracies are after the same number of rounds.
+  """
   config = experiment_config(model)
   data = experiment.load_data(config)
   cohort = sorted(data.train.client_ids)[:config.clients_per_round]
@@ -259,30 +299,39 @@ def time_model(model: str) -> list[Timing]:
   initial = evaluate(as_model_weights(build_keras(model, data).get_weights()))['accuracy']
   print(f'{model}: cohort {cohort[0]}..{cohort[-1]} ({sum(len(c.y) for c in clients)} '
         f'examples); initial test acc {initial:.4f}', flush=True)
-  ways = [lambda: PackageProcess(config, data, cohort),
-          lambda: PlainLoop(model, data, clients),
-          lambda: KerasFit(model, data, clients)]
-  return [time_way(make(), model=model, evaluate=evaluate) for make in ways]
+  makers = {'floor': lambda: PlainLoop(model, data, clients),
+            'tff': lambda: PackageProcess(config, data, cohort),
+            'keras': lambda: KerasFit(model, data, clients)}
+  timings, timed_rounds = [], None
+  for name in _WAYS.value:
+    timings.append(time_way(makers[name], model=model, evaluate=evaluate,
+                            timed_rounds=timed_rounds))
+    timed_rounds = len(timings[0].seconds)
+  return timings
 
 
 def table(timings: Sequence[Timing]) -> str:
-  """model | way | median s/round | ratio to floor | first round | test accuracy."""
+  """model | way | median s/round | ratio to floor | spread, setup | rounds, test accuracy."""
   floors = {t.model: statistics.median(t.seconds) for t in timings if t.way == FLOOR}
   rows = []
   for t in timings:
     median = statistics.median(t.seconds)
-    rows.append([t.model, t.way, f'{median:.3f}', f'{median / floors[t.model]:.2f}x',
-                 f'{min(t.seconds):.3f}-{max(t.seconds):.3f}', f'{t.first_round_s:.2f}',
-                 f'{t.accuracy:.4f}'])
-  rounds = _WARMUP_ROUNDS.value + _ROUNDS.value
+    ratio = f'{median / floors[t.model]:.2f}x' if t.model in floors else '-'
+    rows.append([t.model, t.way, f'{median:.3f}', ratio,
+                 f'{min(t.seconds):.3f}-{max(t.seconds):.3f}', len(t.seconds),
+                 f'{t.setup_s:.1f} + {t.first_round_s:.1f}', f'{t.accuracy:.4f} ({t.rounds})'])
   return common.format_table(
-      ['model', 'way', 'median s/round', 'ratio to floor', 'min-max s', 'first round s',
-       f'test acc after {rounds} rounds'], rows)
+      ['model', 'way', 'median s/round', 'ratio to floor', 'min-max s', 'timed rounds',
+       'setup + 1st round s', 'test acc (after rounds)'], rows)
 
 
 def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  unknown = sorted(set(_WAYS.value) - {'floor', 'tff', 'keras'})
+  unknown += sorted(set(_MODELS.value) - set(models.MODELS))
+  if unknown:
+    raise app.UsageError(f'unknown --ways/--models values: {unknown}')
   tf.get_logger().setLevel('ERROR')
   began = time.perf_counter()
   print(common.machine_line(), flush=True)
@@ -291,15 +340,15 @@ def main(argv: Sequence[str]) -> None:
   with runtime.local_worker(log_path=log_path):
     for model in _MODELS.value:
       timings.extend(time_model(model))
-  print(f'\nFedAvg round, MNIST IID, {_COHORT_SIZE.value} clients x 600, E={_EPOCHS}, '
-        f'B={common.MCMAHAN_MNIST["client_batch_size"]}, client lr '
+  print(f'\nFedAvg round on MNIST (IID, {_COHORT_SIZE.value} fixed clients x 600, E={_EPOCHS}, '
+        f'B={common.MCMAHAN_MNIST["client_batch_size"]}, client SGD lr '
         f'{common.MCMAHAN_MNIST["client_learning_rate"]}, server SGD lr '
-        f'{common.MCMAHAN_MNIST["server_learning_rate"]}; median of {_ROUNDS.value} rounds '
-        f'after {_WARMUP_ROUNDS.value} warm-up')
+        f'{common.MCMAHAN_MNIST["server_learning_rate"]}): median of the timed rounds (up to '
+        f'{_ROUNDS.value}, fewer when over {_MAX_SECONDS_PER_WAY.value:.0f} s) after '
+        f'{_WARMUP_ROUNDS.value} warm-up rounds')
   print(common.machine_line())
   print(table(timings))
   print(f'total {time.perf_counter() - began:.0f} s')
-
 
 if __name__ == '__main__':
   app.run(main)

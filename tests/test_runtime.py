@@ -61,3 +61,17 @@ def test_worker_dies_with_a_killed_owner(tmp_path):
   while _alive(workers[0]) and time.monotonic() < deadline:
     time.sleep(0.1)
   assert not _alive(workers[0])
+
+
+def test_computation_outside_the_worker_fails_instead_of_starting_one():
+  @tff.federated_computation(tff.FederatedType(np.float32, tff.CLIENTS))
+  def total(values):
+    return tff.federated_sum(values)
+  before = _worker_pids_of(os.getpid())
+  try:
+    total([1.0])
+  except RuntimeError as e:
+    assert 'local_worker' in str(e)
+  else:
+    raise AssertionError('expected a RuntimeError')
+  assert _worker_pids_of(os.getpid()) == before

@@ -29,6 +29,19 @@ _GRPC_OPTIONS = [
 _LIBC = ctypes.CDLL(None, use_errno=True)
 
 
+class _NoWorkerContext(tff.framework.SyncContext):
+  """Default context: running a computation outside `local_worker` is an error, not a hang."""
+
+  def invoke(self, comp, arg):
+    del comp, arg
+    raise RuntimeError('TFF computations run inside tff_experiments.runtime.local_worker()')
+
+
+# TFF's import-time default context would start an unmanaged worker on first use, and its
+# manager's __del__ fails noisily at interpreter exit; replacing it now frees it cleanly.
+tff.framework.set_default_context(_NoWorkerContext())
+
+
 def worker_binary_path() -> str:
   """Path of the C++ worker shipped inside the TFF wheel."""
   return os.path.join(os.path.dirname(tff.__file__), 'data', 'worker_binary')

@@ -1,0 +1,114 @@
+"""The launch script: flag validation, results files, piping, rerun semantics."""
+
+import json
+import os
+import subprocess
+import sys
+
+from absl import flags
+from absl.testing import flagsaver
+import pandas as pd
+import pytest
+
+from launch import run_experiment
+
+FLAGS = flags.FLAGS
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _parse(argv):
+  """Parses `argv` into FLAGS as absl.app would (validators included)."""
+  FLAGS.unparse_flags()
+  FLAGS(['run_experiment', *argv])
+
+
+@pytest.mark.parametrize('argv,flag', [
+    (['--total_rounds=-1'], 'total_rounds'),
+    (['--total_rounds=abc'], 'total_rounds'),
+    (['--clients_per_round=0'], 'clients_per_round'),
+    (['--client_learning_rate=-0.1'], 'client_learning_rate'),
+    (['--server_learning_rate=0'], 'server_learning_rate'),
+    (['--dataset=nosuchdata'], 'dataset'),
+    (['--partition=nosuchsplit'], 'partition'),
+    (['--model=nosuchmodel'], 'model'),
+    (['--client_batch_size=0'], 'client_batch_size'),
+    (['--server_optimizer=nosuchopt'], 'server_optimizer'),
+    (['--partition=dirichlet', '--dirichlet_alpha=-1'], 'dirichlet_alpha'),
+    (['--clients_per_round=1000', '--num_clients=10'], 'clients_per_round'),
+    (['--dataset=emnist', '--partition=iid'], 'partition'),
+    (['--target_accuracy=1.5'], 'target_accuracy'),
+    (['--experiment_name=a/b'], 'experiment_name'),
+])
+def test_bad_flags_are_rejected_naming_the_flag(argv, flag):
+  with flagsaver.flagsaver():
+    with pytest.raises(flags.Error, match=flag):
+      _parse(argv)
+
+
+@pytest.mark.parametrize('argv,flag', [
+    (['--dataset=mnist', '--data_dir=/nonexistent/offline/dir'], 'data_dir'),
+    (['--dataset=femnist_leaf', '--data_dir=/nonexistent/leaf'], 'data_dir'),
+])
+def test_missing_data_fails_before_any_output(tmp_path, capsys, argv, flag):
+  with flagsaver.flagsaver():
+    _parse([f'--root_output_dir={tmp_path}', '--experiment_name=x', *argv])
+    assert run_experiment.main(['run_experiment']) == 2
+  assert flag in capsys.readouterr().err
+  assert not os.path.exists(tmp_path / 'x')
+
+
+def test_defaults_resolve_from_the_dataset():
+  with flagsaver.flagsaver():
+    _parse(['--dataset=femnist_leaf', '--experiment_name=n'])
+    config = run_experiment.config_from_flags()
+  assert (config.partition, config.model) == ('natural', 'emnist_cnn')
+  with flagsaver.flagsaver():
+    _parse([])
+    config = run_experiment.config_from_flags()
+  assert (config.dataset, config.partition, config.model) == ('digits', 'iid', 'digits_mlp')
+  assert config.experiment_name.startswith('digits_fedavg_digits_mlp_iid_seed0_')
+
+
+def _launch(args, *, pipe_through_cat=False, timeout=300):
+  command = [sys.executable, '-m', 'launch.run_experiment', *args]
+  if pipe_through_cat:
+    command = ['bash', '-c', ' '.join(f"'{c}'" for c in command) + ' 2>&1 | cat']
+  return subprocess.run(command, cwd=_ROOT, capture_output=True, text=True, timeout=timeout,
+                        env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '3'})
+
+
+def _worker_count():
+  out = subprocess.run(['pgrep', '-c', '-f', 'tensorflow_federated/data/worker_binary'],
+                       capture_output=True, text=True, check=False).stdout
+  return int(out.strip() or 0)
+
+
+def test_end_to_end_piped_run_writes_results_and_leaves_no_worker(tmp_path):
+  before = _worker_count()
+  args = [f'--root_output_dir={tmp_path}', '--experiment_name=smoke', '--total_rounds=2',
+          '--num_clients=10', '--clients_per_round=3', f'--cache_dir={tmp_path / "cache"}',
+          '--target_accuracy=0.01']
+  done = _launch(args, pipe_through_cat=True)
+  assert done.returncode == 0, done.stdout[-2000:]
+  assert 'round 2/2' in done.stdout and 'ETA' in done.stdout
+  run_dir = tmp_path / 'smoke'
+  frame = pd.read_csv(run_dir / 'metrics.csv')
+  assert list(frame['round_num']) == [1, 2]
+  assert frame['eval/accuracy'].between(0, 1).all()
+  hparams = json.loads((run_dir / 'hparams.json').read_text())
+  assert hparams['total_rounds'] == 2 and hparams['model'] == 'digits_mlp'
+  summary = json.loads((run_dir / 'summary.json').read_text())
+  assert summary['status'] == 'completed'
+  assert summary['final_accuracy'] == pytest.approx(frame['eval/accuracy'].iloc[-1])
+  assert summary['rounds_to_target'] == 1.0
+  assert _worker_count() <= before
+
+  # Same flags again: the finished run is left untouched.
+  mtime = os.path.getmtime(run_dir / 'metrics.csv')
+  again = _launch(args)
+  assert again.returncode == 0 and 'nothing to do' in again.stdout
+  assert os.path.getmtime(run_dir / 'metrics.csv') == mtime
+  # Other settings under the same name: refused, naming the differing flag.
+  clash = _launch([*args, '--seed=9'])
+  assert clash.returncode != 0 and '--seed' in clash.stderr
+  assert os.path.getmtime(run_dir / 'metrics.csv') == mtime
