@@ -32,6 +32,7 @@ from typing import Callable, Optional, Protocol, Sequence
 from absl import app
 from absl import flags
 import numpy as np
+import psutil
 import tensorflow as tf
 import tensorflow_federated as tff
 
@@ -56,13 +57,19 @@ _COHORT_SIZE = flags.DEFINE_integer(
 _MIN_ROUNDS = flags.DEFINE_integer(
     'min_rounds', 3, 'Timed rounds at least, whatever --max_seconds_per_way says.', lower_bound=1)
 _MAX_SECONDS_PER_WAY = flags.DEFINE_float(
-    'max_seconds_per_way', 45.0,
+    'max_seconds_per_way', 20.0,
     'Time budget of the timed rounds of the first way run on a model (the floor): it stops '
     'after --min_rounds once over budget, and the other ways run as many rounds, so slow '
     'models (the CNN) keep the script short. 0: always --rounds.', lower_bound=0.0)
 _WAYS = flags.DEFINE_list('ways', ['floor', 'tff', 'keras'],
                           'Ways to run, in this order: floor (plain TF loop), tff (this '
                           'package), keras (model.fit).')
+
+_TF_THREADS = flags.DEFINE_integer(
+    'tf_threads', 0,
+    'Intra- and inter-op threads of TensorFlow in this process (floor, Keras, evaluation; '
+    'not the TFF worker). 0: TF default. 1 makes the 2NN floor about twice as fast on 2 cores '
+    '(per-op overhead dominates) and the CNN floor slower.', lower_bound=0)
 
 FLOOR = 'plain TF loop (floor)'
 _EPOCHS = 1  # E of the benchmarked round.
@@ -91,7 +98,8 @@ class Timing:
   """What one way measured on one model."""
   model: str
   way: str
-  seconds: list[float]  # The timed rounds.
+  seconds: list[float]  # Wall time of the timed rounds.
+  cpu_seconds: list[float]  # CPU time of the timed rounds, this process plus the TFF worker.
   setup_s: float  # Building the way (for the package: the learning process), untimed.
   first_round_s: float  # The first warm-up round (includes tracing); NaN without warm-up.
   accuracy: float  # Test accuracy after all `rounds` (warm-up plus timed).
@@ -251,20 +259,46 @@ class KerasFit:
     return as_model_weights(self._global)
 
 
-def run_rounds(way: Way, *, first: int, count: Optional[int]) -> list[float]:
+def cpu_seconds() -> float:
+  """User + system CPU time so far of this process and its live children (the TFF worker).
+
+  Other jobs on a shared machine stretch wall times; CPU time per round is steadier.
+  """
+  me = psutil.Process()
+  total = 0.0
+  for process in [me, *me.children(recursive=True)]:
+    try:
+      times = process.cpu_times()
+    except psutil.NoSuchProcess:
+      continue
+    total += times.user + times.system
+  return total
+
+
+def run_rounds(way: Way, *, first: int, count: Optional[int]) -> tuple[list[float], list[float]]:
   """Times rounds `first`, `first + 1`, ...: `count` of them, or if None as many as the budget
-  allows (at least --min_rounds, at most --rounds, stopping once over --max_seconds_per_way)."""
-  seconds = []
+  allows (at least --min_rounds, at most --rounds, stopping once over --max_seconds_per_way).
+
+  Returns the wall and the CPU seconds of each round.
+  """
+  seconds, cpu = [], []
   while True:
     if count is not None and len(seconds) >= count:
-      return seconds
+      return seconds, cpu
     if count is None and (len(seconds) >= _ROUNDS.value or (
         len(seconds) >= _MIN_ROUNDS.value and _MAX_SECONDS_PER_WAY.value
         and sum(seconds) > _MAX_SECONDS_PER_WAY.value)):
-      return seconds
+      return seconds, cpu
+    cpu_began = cpu_seconds()
     began = time.perf_counter()
     way.run_round(first + len(seconds))
     seconds.append(time.perf_counter() - began)
+    cpu.append(cpu_seconds() - cpu_began)
+
+
+def _spaced(values: Sequence[float]) -> str:
+  """Seconds as a short space-separated list for the progress lines."""
+  return ' '.join(f'{v:.3f}' for v in values)
 
 
 def time_way(make_way: Callable[[], Way], *, model: str, evaluate,
@@ -273,13 +307,13 @@ def time_way(make_way: Callable[[], Way], *, model: str, evaluate,
   began = time.perf_counter()
   way = make_way()
   setup_s = time.perf_counter() - began
-  warmup = run_rounds(way, first=1, count=_WARMUP_ROUNDS.value)
-  timed = run_rounds(way, first=len(warmup) + 1, count=timed_rounds)
+  warmup, _ = run_rounds(way, first=1, count=_WARMUP_ROUNDS.value)
+  timed, timed_cpu = run_rounds(way, first=len(warmup) + 1, count=timed_rounds)
   accuracy = evaluate(way.weights())['accuracy']
-  print(f'  {model} | {way.name}: setup {setup_s:.2f} s, warm-up '
-        f'{" ".join(f"{s:.3f}" for s in warmup)}, timed {" ".join(f"{s:.3f}" for s in timed)}'
-        f' s; test acc {accuracy:.4f}', flush=True)
-  return Timing(model=model, way=way.name, seconds=timed, setup_s=setup_s,
+  print(f'  {model} | {way.name}: setup {setup_s:.2f} s, warm-up {_spaced(warmup)} s, timed '
+        f'{_spaced(timed)} s (CPU {_spaced(timed_cpu)} s); test acc {accuracy:.4f}', flush=True)
+  return Timing(model=model, way=way.name, seconds=timed, cpu_seconds=timed_cpu,
+                setup_s=setup_s,
                 first_round_s=warmup[0] if warmup else float('nan'), accuracy=accuracy,
                 rounds=len(warmup) + len(timed))
 
@@ -311,17 +345,19 @@ def time_model(model: str) -> list[Timing]:
 
 
 def table(timings: Sequence[Timing]) -> str:
-  """model | way | median s/round | ratio to floor | spread, setup | rounds, test accuracy."""
+  """model | way | median s/round | ratio to floor | spread, CPU, setup | test accuracy."""
   floors = {t.model: statistics.median(t.seconds) for t in timings if t.way == FLOOR}
   rows = []
   for t in timings:
     median = statistics.median(t.seconds)
     ratio = f'{median / floors[t.model]:.2f}x' if t.model in floors else '-'
     rows.append([t.model, t.way, f'{median:.3f}', ratio,
-                 f'{min(t.seconds):.3f}-{max(t.seconds):.3f}', len(t.seconds),
+                 f'{min(t.seconds):.3f}-{max(t.seconds):.3f}',
+                 f'{statistics.median(t.cpu_seconds):.2f}', len(t.seconds),
                  f'{t.setup_s:.1f} + {t.first_round_s:.1f}', f'{t.accuracy:.4f} ({t.rounds})'])
   return common.format_table(
-      ['model', 'way', 'median s/round', 'ratio to floor', 'min-max s', 'timed rounds',
+      ['model', 'way', 'median s/round', 'ratio to floor', 'min-max s', 'CPU s/round',
+       'timed rounds',
        'setup + 1st round s', 'test acc (after rounds)'], rows)
 
 
@@ -333,6 +369,9 @@ def main(argv: Sequence[str]) -> None:
   if unknown:
     raise app.UsageError(f'unknown --ways/--models values: {unknown}')
   tf.get_logger().setLevel('ERROR')
+  if _TF_THREADS.value:
+    tf.config.threading.set_intra_op_parallelism_threads(_TF_THREADS.value)
+    tf.config.threading.set_inter_op_parallelism_threads(_TF_THREADS.value)
   began = time.perf_counter()
   print(common.machine_line(), flush=True)
   log_path = os.path.join(common.ensure_out_dir(), 'round_time_worker.log')
@@ -345,7 +384,8 @@ def main(argv: Sequence[str]) -> None:
         f'{common.MCMAHAN_MNIST["client_learning_rate"]}, server SGD lr '
         f'{common.MCMAHAN_MNIST["server_learning_rate"]}): median of the timed rounds (up to '
         f'{_ROUNDS.value}, fewer when over {_MAX_SECONDS_PER_WAY.value:.0f} s) after '
-        f'{_WARMUP_ROUNDS.value} warm-up rounds')
+        f'{_WARMUP_ROUNDS.value} warm-up rounds; driver TF threads '
+        f'{_TF_THREADS.value or "default"}')
   print(common.machine_line())
   print(table(timings))
   print(f'total {time.perf_counter() - began:.0f} s')

@@ -15,16 +15,18 @@ _NUM_CLASSES = 3
 _SHAPE = (2, 2, 1)
 
 
-def _linear_model(seed: int) -> tff.learning.models.FunctionalModel:
-  """Softmax regression on 4 features: small enough to differentiate by hand."""
-  tf.keras.utils.set_random_seed(seed)
-  keras_model = tf.keras.Sequential([
-      tf.keras.layers.InputLayer(input_shape=_SHAPE),
+def _softmax_regression(input_shape, num_classes):
+  return tf.keras.Sequential([
+      tf.keras.layers.InputLayer(input_shape=input_shape),
       tf.keras.layers.Flatten(),
-      tf.keras.layers.Dense(_NUM_CLASSES, bias_initializer='random_normal'),
+      tf.keras.layers.Dense(num_classes, bias_initializer='random_normal'),
   ])
-  return tff.learning.models.functional_model_from_keras(
-      keras_model, loss_fn=models.loss_fn(), input_spec=models.element_spec(_SHAPE))
+
+
+def _linear_model(seed: int) -> models.Model:
+  """Softmax regression on 4 features: small enough to differentiate by hand."""
+  return models.from_architecture('softmax_regression', _softmax_regression,
+                                  input_shape=_SHAPE, num_classes=_NUM_CLASSES, seed=seed)
 
 
 def _client_arrays(num_examples: int, seed: int):
@@ -65,7 +67,7 @@ def test_one_round_equals_hand_computed_weighted_average(make_config):
   state = process.next(state, [_dataset(x, y, batch) for x, y in clients]).state
   got_w, got_b = process.get_model_weights(state).trainable
 
-  w0, b0 = (np.asarray(v, np.float64) for v in model.initial_weights[0])
+  w0, b0 = (np.asarray(v, np.float64) for v in model.initial_weights.trainable)
   trained = [_numpy_sgd(w0, b0, x, y, lr=lr, batch_size=batch) for x, y in clients]
   sizes = np.array([len(y) for _, y in clients], np.float64)
   want_w = sum(n * w for n, (w, _) in zip(sizes, trained)) / sizes.sum()
@@ -86,7 +88,7 @@ def test_two_rounds_match_tff_build_weighted_fed_avg(make_config, server_optimiz
   build_server = {'sgd': tff.learning.optimizers.build_sgdm,
                   'adam': tff.learning.optimizers.build_adam}[server_optimizer]
   reference = tff.learning.algorithms.build_weighted_fed_avg(
-      model, client_optimizer_fn=tff.learning.optimizers.build_sgdm(learning_rate=lr),
+      models.functional(model), client_optimizer_fn=tff.learning.optimizers.build_sgdm(learning_rate=lr),
       server_optimizer_fn=build_server(learning_rate=server_lr))
 
   rounds = [[_dataset(*_client_arrays(n, 10 * r + n), batch) for n in (4, 9, 6)]
@@ -110,7 +112,7 @@ def test_round_metrics_count_examples_steps_and_accuracy(make_config):
   output = process.next(process.initialize(), [_dataset(x, y, 3) for x, y in clients])
   train = output.metrics['client_work']['train']
 
-  w, b = (np.asarray(v, np.float64) for v in model.initial_weights[0])
+  w, b = (np.asarray(v, np.float64) for v in model.initial_weights.trainable)
   x = np.concatenate([c[0] for c in clients]).reshape(13, -1)
   y = np.concatenate([c[1] for c in clients])
   logits = x @ w + b

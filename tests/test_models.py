@@ -44,12 +44,14 @@ def test_initialization_is_a_function_of_the_seed():
   assert not np.allclose(a[0], c[0])
 
 
-def test_functional_model_starts_from_the_keras_weights():
-  functional = models.build('digits_mlp', input_shape=(8, 8, 1), num_classes=10, seed=3)
+def test_model_and_its_functional_form_start_from_the_seeded_keras_weights():
+  model = models.build('digits_mlp', input_shape=(8, 8, 1), num_classes=10, seed=3)
   keras_weights = models.build_keras('digits_mlp', input_shape=(8, 8, 1), num_classes=10,
                                      seed=3).get_weights()
-  assert len(functional.initial_weights[0]) == len(keras_weights)
-  for x, y in zip(functional.initial_weights[0], keras_weights):
+  assert len(model.initial_weights.trainable) == len(keras_weights)
+  for x, y in zip(model.initial_weights.trainable, keras_weights):
+    np.testing.assert_array_equal(x, y)
+  for x, y in zip(models.functional(model).initial_weights[0], keras_weights):
     np.testing.assert_array_equal(x, y)
 
 

@@ -64,14 +64,23 @@ def test_worker_dies_with_a_killed_owner(tmp_path):
 
 
 def test_computation_outside_the_worker_fails_instead_of_starting_one():
-  @tff.federated_computation(tff.FederatedType(np.float32, tff.CLIENTS))
-  def total(values):
-    return tff.federated_sum(values)
-  before = _worker_pids_of(os.getpid())
-  try:
-    total([1.0])
-  except RuntimeError as e:
-    assert 'local_worker' in str(e)
-  else:
-    raise AssertionError('expected a RuntimeError')
-  assert _worker_pids_of(os.getpid()) == before
+  # A fresh interpreter: this session's tests may have a worker installed.
+  script = textwrap.dedent("""
+      import subprocess
+      import numpy as np
+      import tensorflow_federated as tff
+      from tff_experiments import runtime
+      @tff.federated_computation(tff.FederatedType(np.float32, tff.CLIENTS))
+      def total(values):
+        return tff.federated_sum(values)
+      try:
+        total([1.0])
+      except RuntimeError as e:
+        print('refused:', e)
+      print('workers:', subprocess.run(['pgrep', '-c', '-P', str(__import__('os').getpid())],
+                                       capture_output=True, text=True).stdout.strip())
+  """)
+  out = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                       env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '3'}, timeout=120).stdout
+  assert 'refused:' in out and 'local_worker' in out
+  assert 'workers: 0' in out

@@ -14,14 +14,14 @@ import tensorflow_federated as tff
 
 from tff_experiments import client_work
 from tff_experiments import config as config_lib
+from tff_experiments import models
 from tff_experiments import optimizers
 
 Builder = Callable[..., tff.learning.templates.LearningProcess]
 
 
-def initial_weights_computation(
-    model: tff.learning.models.FunctionalModel) -> tff.Computation:
-  """A computation returning the functional model's (seeded) initial `ModelWeights`."""
+def initial_weights_computation(model: models.Model) -> tff.Computation:
+  """A computation returning the model's (seeded) initial `ModelWeights`."""
 
   @tff.tensorflow.computation
   def initial_weights():
@@ -33,12 +33,12 @@ def initial_weights_computation(
   return initial_weights
 
 
-def build_fedavg(*, model: tff.learning.models.FunctionalModel,
+def build_fedavg(*, model: models.Model,
                  config: config_lib.ExperimentConfig,
                  aggregator: tff.aggregators.WeightedAggregationFactory
                  ) -> tff.learning.templates.LearningProcess:
   """FedAvg (McMahan et al. 2017): local SGD, weighted mean of deltas, server optimizer."""
-  weights_type = client_work.weights_type(model)
+  weights_type = model.weights_type()
   work = client_work.build_client_work(model, learning_rate=config.client_learning_rate)
   server_optimizer = optimizers.build_server_optimizer(
       config.server_optimizer, learning_rate=config.server_learning_rate,
@@ -57,7 +57,7 @@ ALGORITHMS: dict[str, Builder] = {
 }
 
 
-def build(config: config_lib.ExperimentConfig, *, model: tff.learning.models.FunctionalModel,
+def build(config: config_lib.ExperimentConfig, *, model: models.Model,
           aggregator: tff.aggregators.WeightedAggregationFactory
           ) -> tff.learning.templates.LearningProcess:
   """The learning process named by `config.algorithm`."""

@@ -7,66 +7,66 @@ composes with TFF's distributor, aggregators and finalizers.
 """
 
 import collections
-import numpy as np
+
 import tensorflow as tf
 import tensorflow_federated as tff
+
+from tff_experiments import models
 
 # Per-client training statistics, summed over the cohort before finalizing.
 _STAT_NAMES = ('loss_sum', 'num_correct', 'num_examples', 'num_steps')
 
 
-def local_sgd(model: tff.learning.models.FunctionalModel, *, learning_rate: float):
-  """Returns a `tf.function(initial_weights, dataset)` running local SGD on one client.
+def local_sgd(model: models.Model, *, learning_rate: float):
+  """Returns `update(initial_weights, dataset)` running local SGD on one client.
 
-  The returned function gives `(update, update_weight, stats)` where
-  `update = initial_trainable - final_trainable` (a pseudo-gradient: server SGD with learning
-  rate 1 then yields plain FedAvg), `update_weight` the number of examples processed (McMahan's
-  n_k; zero when the update is not finite, so a diverged client is dropped), and `stats` the
-  sums in `_STAT_NAMES`.
+  Call it while tracing a TF graph (a `tff.tensorflow.computation`): it builds the model's
+  variables there, sets them to `initial_weights` and takes one SGD step per batch, in place.
+  It returns `(update, update_weight, stats)`: `update = initial_trainable - final_trainable`
+  (a pseudo-gradient: server SGD with learning rate 1 then yields plain FedAvg),
+  `update_weight` the number of examples processed (McMahan's n_k; zero when the update is not
+  finite, so a diverged client is dropped), and `stats` the sums in `_STAT_NAMES`.
   """
 
-  @tf.function
   def update(initial_weights, dataset):
-    initial_trainable, non_trainable = initial_weights
+    keras_model = model.keras()
+    loss_fn = models.loss_fn()
+    trainable = keras_model.trainable_variables
+    variables = (trainable, keras_model.non_trainable_variables)
 
-    def sgd_step(carry, batch):
-      trainable, stats = carry
-      with tf.GradientTape() as tape:
-        tape.watch(trainable)
-        logits = model.predict_on_batch((trainable, non_trainable), batch['x'], training=True)
-        loss = model.loss(output=logits, label=batch['y'])
-      grads = tape.gradient(loss, trainable)
-      trainable = tuple(w - learning_rate * g for w, g in zip(trainable, grads))
-      batch_size = tf.shape(batch['y'])[0]
-      correct = tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), batch['y'])
-      stats = collections.OrderedDict(
-          loss_sum=stats['loss_sum'] + loss * tf.cast(batch_size, tf.float32),
-          num_correct=stats['num_correct'] + tf.reduce_sum(tf.cast(correct, tf.int64)),
-          num_examples=stats['num_examples'] + tf.cast(batch_size, tf.int64),
-          num_steps=stats['num_steps'] + 1,
-      )
-      return trainable, stats
+    @tf.function
+    def train():
+      for variable, value in zip(tf.nest.flatten(variables), tf.nest.flatten(initial_weights)):
+        variable.assign(value)
 
-    zero_stats = collections.OrderedDict(
-        loss_sum=tf.constant(0.0), num_correct=tf.constant(0, tf.int64),
-        num_examples=tf.constant(0, tf.int64), num_steps=tf.constant(0, tf.int64))
-    trainable, stats = dataset.reduce((tuple(initial_trainable), zero_stats), sgd_step)
-    delta = tuple(a - b for a, b in zip(initial_trainable, trainable))
-    finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(d)) for d in delta])
-    delta = tuple(tf.where(finite, d, tf.zeros_like(d)) for d in delta)
-    weight = tf.where(finite, tf.cast(stats['num_examples'], tf.float32), 0.0)
-    return delta, weight, stats
+      def sgd_step(stats, batch):
+        with tf.GradientTape() as tape:
+          logits = keras_model(batch['x'], training=True)
+          loss = loss_fn(batch['y'], logits)
+        for variable, grad in zip(trainable, tape.gradient(loss, trainable)):
+          variable.assign_sub(learning_rate * grad)
+        batch_size = tf.shape(batch['y'])[0]
+        correct = tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), batch['y'])
+        return collections.OrderedDict(
+            loss_sum=stats['loss_sum'] + loss * tf.cast(batch_size, tf.float32),
+            num_correct=stats['num_correct'] + tf.reduce_sum(tf.cast(correct, tf.int64)),
+            num_examples=stats['num_examples'] + tf.cast(batch_size, tf.int64),
+            num_steps=stats['num_steps'] + 1,
+        )
+
+      zero_stats = collections.OrderedDict(
+          loss_sum=tf.constant(0.0), num_correct=tf.constant(0, tf.int64),
+          num_examples=tf.constant(0, tf.int64), num_steps=tf.constant(0, tf.int64))
+      stats = dataset.reduce(zero_stats, sgd_step)
+      delta = tuple(w - v for w, v in zip(initial_weights.trainable, trainable))
+      finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(d)) for d in delta])
+      delta = tuple(tf.where(finite, d, tf.zeros_like(d)) for d in delta)
+      weight = tf.where(finite, tf.cast(stats['num_examples'], tf.float32), 0.0)
+      return delta, weight, stats
+
+    return train()
 
   return update
-
-
-def weights_type(model: tff.learning.models.FunctionalModel) -> tff.types.Type:
-  """TFF type of `ModelWeights(trainable, non_trainable)` for a functional model."""
-  def spec(array):
-    return tf.TensorSpec(np.shape(array), tf.dtypes.as_dtype(np.asarray(array).dtype))
-  trainable, non_trainable = model.initial_weights
-  return tff.types.tensorflow_to_type(tff.learning.models.ModelWeights(
-      tuple(spec(w) for w in trainable), tuple(spec(w) for w in non_trainable)))
 
 
 @tff.tensorflow.computation
@@ -81,16 +81,16 @@ def _finalize_train_metrics(stats):
   )
 
 
-def build_client_work(model: tff.learning.models.FunctionalModel, *,
+def build_client_work(model: models.Model, *,
                       learning_rate: float) -> tff.learning.templates.ClientWorkProcess:
   """Wraps `local_sgd` as a stateless `ClientWorkProcess` reporting training metrics."""
-  model_weights_type = weights_type(model)
+  model_weights_type = model.weights_type()
   data_type = tff.SequenceType(tff.types.tensorflow_to_type(model.input_spec))
   update_fn = local_sgd(model, learning_rate=learning_rate)
 
   @tff.tensorflow.computation(model_weights_type, data_type)
   def client_update(weights, dataset):
-    delta, weight, stats = update_fn((weights.trainable, weights.non_trainable), dataset)
+    delta, weight, stats = update_fn(weights, dataset)
     return tff.learning.templates.ClientResult(update=delta, update_weight=weight), stats
 
   @tff.federated_computation

@@ -47,9 +47,13 @@ def worker_binary_path() -> str:
   return os.path.join(os.path.dirname(tff.__file__), 'data', 'worker_binary')
 
 
-def _die_with_parent() -> None:
-  """Runs in the child before exec: SIGKILL it when the parent dies, detach from its tty."""
-  _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+def _die_with(parent_pid: int):
+  """A pre-exec hook for the child: SIGKILL it when `parent_pid` dies (even by SIGKILL)."""
+  def hook() -> None:
+    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # The parent died before prctl took effect.
+      os.kill(os.getpid(), signal.SIGKILL)
+  return hook
 
 
 def start_worker(*, port: int, log_path: str,
@@ -60,7 +64,7 @@ def start_worker(*, port: int, log_path: str,
         [worker_binary_path(), f'--port={port}',
          f'--max_concurrent_computation_calls={max_concurrent_computation_calls}'],
         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-        preexec_fn=_die_with_parent, start_new_session=True)
+        preexec_fn=_die_with(os.getpid()), start_new_session=True)
 
 
 def stop_worker(process: subprocess.Popen, *, grace_s: float = 5.0) -> None:
