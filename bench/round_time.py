@@ -6,17 +6,20 @@ The round of McMahan et al. 2017 (10 of 100 IID clients x 600 real MNIST example
 client SGD lr 0.1, server SGD lr 1 on the mean delta) is run three ways, each from the same
 seeded initial weights on the same fixed cohort of 10 clients:
 
-  tff-experiments        `experiment.build_process` on a launch-like config, in a private
-                         worker (`runtime.local_worker`), `process.next(state, client keys)`.
   plain TF loop (floor)  one `tf.function` call per client running its SGD steps over
                          in-memory tensors (fresh shuffle each epoch), numpy weighted mean.
+  tff-experiments        `experiment.build_process` on a launch-like config, in a private
+                         worker (`runtime.local_worker`), `process.next(state, client keys)`.
   Keras model.fit        per client set_weights, compile(SGD), fit(shuffle=True), get_weights;
                          numpy weighted mean: the usual hand-written baseline.
 
-After `--warmup_rounds` untimed rounds, `--rounds` rounds are timed; the table gives the
-median, its ratio to the floor and the test accuracy after all rounds (evaluated by the
-package's evaluator for every way), so a way that does not train shows up. This is a
-benchmark that prints a table, not a test: it asserts nothing.
+The ways take turns round by round (round r of each, then round r + 1), so load from other jobs
+on a shared machine hits them alike. After `--warmup_rounds` untimed rounds, up to `--rounds`
+rounds are timed (at least `--min_rounds`, fewer than `--rounds` once the model's timed rounds
+exceed `--timed_budget_s`, which keeps the slow CNN short). The table gives the median wall
+time, its ratio to the floor, the median CPU time (this process plus the TFF worker) and the
+test accuracy after all rounds (the package's evaluator for every way), so a way that does not
+train shows up. A benchmark that prints a table, not a test: it asserts nothing.
 """
 
 import os
@@ -27,7 +30,7 @@ os.environ['TF_CPP_MIN_LOG_LEVEL'] = '2'  # Before TensorFlow is imported.
 import dataclasses
 import statistics
 import time
-from typing import Callable, Optional, Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 from absl import app
 from absl import flags
@@ -46,30 +49,27 @@ from tff_experiments import runtime
 
 _MODELS = flags.DEFINE_list('models', ['mnist_2nn', 'mnist_cnn'],
                             'Models to time, from tff_experiments.models.MODELS.')
-_ROUNDS = flags.DEFINE_integer('rounds', 10, 'Timed rounds per model and way.', lower_bound=1)
+_WAYS = flags.DEFINE_list('ways', ['floor', 'tff', 'keras'],
+                          'Ways to run: floor (plain TF loop), tff (this package), keras '
+                          '(model.fit).')
+_ROUNDS = flags.DEFINE_integer('rounds', 10, 'Timed rounds per model and way (at most).',
+                               lower_bound=1)
 _WARMUP_ROUNDS = flags.DEFINE_integer(
     'warmup_rounds', 2, 'Untimed rounds first (tracing, worker start-up, caches).',
     lower_bound=0)
-_COHORT_SIZE = flags.DEFINE_integer(
-    'cohort_size', 10, 'Clients per round; the same first clients (by id) every round.',
-    lower_bound=1)
-
-_MIN_ROUNDS = flags.DEFINE_integer(
-    'min_rounds', 3, 'Timed rounds at least, whatever --max_seconds_per_way says.', lower_bound=1)
-_MAX_SECONDS_PER_WAY = flags.DEFINE_float(
-    'max_seconds_per_way', 20.0,
-    'Time budget of the timed rounds of the first way run on a model (the floor): it stops '
-    'after --min_rounds once over budget, and the other ways run as many rounds, so slow '
-    'models (the CNN) keep the script short. 0: always --rounds.', lower_bound=0.0)
-_WAYS = flags.DEFINE_list('ways', ['floor', 'tff', 'keras'],
-                          'Ways to run, in this order: floor (plain TF loop), tff (this '
-                          'package), keras (model.fit).')
-
+_MIN_ROUNDS = flags.DEFINE_integer('min_rounds', 3, 'Timed rounds at least.', lower_bound=1)
+_TIMED_BUDGET_S = flags.DEFINE_float(
+    'timed_budget_s', 90.0,
+    'No new timed round of a model starts once its timed rounds (all ways) took this long and '
+    'there are --min_rounds. 0: always --rounds.', lower_bound=0.0)
 _TF_THREADS = flags.DEFINE_integer(
     'tf_threads', 0,
     'Intra- and inter-op threads of TensorFlow in this process (floor, Keras, evaluation; '
-    'not the TFF worker). 0: TF default. 1 makes the 2NN floor about twice as fast on 2 cores '
-    '(per-op overhead dominates) and the CNN floor slower.', lower_bound=0)
+    'not the TFF worker). 0: TF default. On 2 cores, 1 makes the 2NN floor about twice as '
+    'fast (per-op overhead dominates) and the CNN floor slower.', lower_bound=0)
+_COHORT_SIZE = flags.DEFINE_integer(
+    'cohort_size', 10, 'Clients per round; the same first clients (by id) every round.',
+    lower_bound=1)
 
 FLOOR = 'plain TF loop (floor)'
 _EPOCHS = 1  # E of the benchmarked round.
@@ -93,17 +93,16 @@ class Way(Protocol):
     """The current global model, for evaluation."""
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class Timing:
   """What one way measured on one model."""
   model: str
   way: str
-  seconds: list[float]  # Wall time of the timed rounds.
-  cpu_seconds: list[float]  # CPU time of the timed rounds, this process plus the TFF worker.
   setup_s: float  # Building the way (for the package: the learning process), untimed.
-  first_round_s: float  # The first warm-up round (includes tracing); NaN without warm-up.
-  accuracy: float  # Test accuracy after all `rounds` (warm-up plus timed).
-  rounds: int
+  warmup: list[float] = dataclasses.field(default_factory=list)  # Wall s of warm-up rounds.
+  seconds: list[float] = dataclasses.field(default_factory=list)  # Wall s of timed rounds.
+  cpu_seconds: list[float] = dataclasses.field(default_factory=list)  # CPU s, timed rounds.
+  accuracy: float = float('nan')  # Test accuracy after all rounds.
 
 
 def experiment_config(model: str) -> config_lib.ExperimentConfig:
@@ -275,25 +274,21 @@ def cpu_seconds() -> float:
   return total
 
 
-def run_rounds(way: Way, *, first: int, count: Optional[int]) -> tuple[list[float], list[float]]:
-  """Times rounds `first`, `first + 1`, ...: `count` of them, or if None as many as the budget
-  allows (at least --min_rounds, at most --rounds, stopping once over --max_seconds_per_way).
+def timed_round(way: Way, round_num: int) -> tuple[float, float]:
+  """Runs one round of `way`; returns its wall and CPU seconds."""
+  cpu_began = cpu_seconds()
+  began = time.perf_counter()
+  way.run_round(round_num)
+  return time.perf_counter() - began, cpu_seconds() - cpu_began
 
-  Returns the wall and the CPU seconds of each round.
-  """
-  seconds, cpu = [], []
-  while True:
-    if count is not None and len(seconds) >= count:
-      return seconds, cpu
-    if count is None and (len(seconds) >= _ROUNDS.value or (
-        len(seconds) >= _MIN_ROUNDS.value and _MAX_SECONDS_PER_WAY.value
-        and sum(seconds) > _MAX_SECONDS_PER_WAY.value)):
-      return seconds, cpu
-    cpu_began = cpu_seconds()
-    began = time.perf_counter()
-    way.run_round(first + len(seconds))
-    seconds.append(time.perf_counter() - began)
-    cpu.append(cpu_seconds() - cpu_began)
+
+def more_timed_rounds(timings: Sequence[Timing]) -> bool:
+  """Whether to time another round: up to --rounds, at least --min_rounds, within budget."""
+  done = len(timings[0].seconds)
+  if done >= _ROUNDS.value:
+    return False
+  spent = sum(sum(t.seconds) for t in timings)
+  return done < _MIN_ROUNDS.value or not _TIMED_BUDGET_S.value or spent < _TIMED_BUDGET_S.value
 
 
 def _spaced(values: Sequence[float]) -> str:
@@ -301,29 +296,9 @@ def _spaced(values: Sequence[float]) -> str:
   return ' '.join(f'{v:.3f}' for v in values)
 
 
-def time_way(make_way: Callable[[], Way], *, model: str, evaluate,
-             timed_rounds: Optional[int]) -> Timing:
-  """Builds a way, runs its warm-up then its timed rounds; returns times and final accuracy."""
-  began = time.perf_counter()
-  way = make_way()
-  setup_s = time.perf_counter() - began
-  warmup, _ = run_rounds(way, first=1, count=_WARMUP_ROUNDS.value)
-  timed, timed_cpu = run_rounds(way, first=len(warmup) + 1, count=timed_rounds)
-  accuracy = evaluate(way.weights())['accuracy']
-  print(f'  {model} | {way.name}: setup {setup_s:.2f} s, warm-up {_spaced(warmup)} s, timed '
-        f'{_spaced(timed)} s (CPU {_spaced(timed_cpu)} s); test acc {accuracy:.4f}', flush=True)
-  return Timing(model=model, way=way.name, seconds=timed, cpu_seconds=timed_cpu,
-                setup_s=setup_s,
-                first_round_s=warmup[0] if warmup else float('nan'), accuracy=accuracy,
-                rounds=len(warmup) + len(timed))
-
-
 def time_model(model: str) -> list[Timing]:
-  """Times the chosen ways on `model`, all from the same initial weights on the same cohort.
-
-  The first way sets, within the time budget, how many rounds the others time, so their test
-  accuracies are after the same number of rounds.
-  """
+  """Times the chosen ways on `model`, all from the same initial weights on the same cohort,
+  taking turns round by round."""
   config = experiment_config(model)
   data = experiment.load_data(config)
   cohort = sorted(data.train.client_ids)[:config.clients_per_round]
@@ -333,14 +308,30 @@ def time_model(model: str) -> list[Timing]:
   initial = evaluate(as_model_weights(build_keras(model, data).get_weights()))['accuracy']
   print(f'{model}: cohort {cohort[0]}..{cohort[-1]} ({sum(len(c.y) for c in clients)} '
         f'examples); initial test acc {initial:.4f}', flush=True)
-  makers = {'floor': lambda: PlainLoop(model, data, clients),
-            'tff': lambda: PackageProcess(config, data, cohort),
-            'keras': lambda: KerasFit(model, data, clients)}
-  timings, timed_rounds = [], None
+  makers: dict[str, Callable[[], Way]] = {
+      'floor': lambda: PlainLoop(model, data, clients),
+      'tff': lambda: PackageProcess(config, data, cohort),
+      'keras': lambda: KerasFit(model, data, clients)}
+  ways, timings = [], []
   for name in _WAYS.value:
-    timings.append(time_way(makers[name], model=model, evaluate=evaluate,
-                            timed_rounds=timed_rounds))
-    timed_rounds = len(timings[0].seconds)
+    began = time.perf_counter()
+    ways.append(makers[name]())
+    timings.append(Timing(model=model, way=ways[-1].name, setup_s=time.perf_counter() - began))
+  round_num = 0
+  while round_num < _WARMUP_ROUNDS.value or more_timed_rounds(timings):
+    round_num += 1
+    for way, timing in zip(ways, timings):
+      wall, cpu = timed_round(way, round_num)
+      if round_num <= _WARMUP_ROUNDS.value:
+        timing.warmup.append(wall)
+      else:
+        timing.seconds.append(wall)
+        timing.cpu_seconds.append(cpu)
+  for way, timing in zip(ways, timings):
+    timing.accuracy = evaluate(way.weights())['accuracy']
+    print(f'  {timing.way}: setup {timing.setup_s:.2f} s, warm-up {_spaced(timing.warmup)} s, '
+          f'timed {_spaced(timing.seconds)} s (CPU {_spaced(timing.cpu_seconds)} s); test acc '
+          f'{timing.accuracy:.4f} after {round_num} rounds', flush=True)
   return timings
 
 
@@ -351,14 +342,15 @@ def table(timings: Sequence[Timing]) -> str:
   for t in timings:
     median = statistics.median(t.seconds)
     ratio = f'{median / floors[t.model]:.2f}x' if t.model in floors else '-'
+    first = f'{t.warmup[0]:.1f}' if t.warmup else '-'
     rows.append([t.model, t.way, f'{median:.3f}', ratio,
                  f'{min(t.seconds):.3f}-{max(t.seconds):.3f}',
                  f'{statistics.median(t.cpu_seconds):.2f}', len(t.seconds),
-                 f'{t.setup_s:.1f} + {t.first_round_s:.1f}', f'{t.accuracy:.4f} ({t.rounds})'])
+                 f'{t.setup_s:.1f} + {first}',
+                 f'{t.accuracy:.4f} ({len(t.warmup) + len(t.seconds)})'])
   return common.format_table(
       ['model', 'way', 'median s/round', 'ratio to floor', 'min-max s', 'CPU s/round',
-       'timed rounds',
-       'setup + 1st round s', 'test acc (after rounds)'], rows)
+       'timed rounds', 'setup + 1st round s', 'test acc (after rounds)'], rows)
 
 
 def main(argv: Sequence[str]) -> None:
@@ -382,13 +374,14 @@ def main(argv: Sequence[str]) -> None:
   print(f'\nFedAvg round on MNIST (IID, {_COHORT_SIZE.value} fixed clients x 600, E={_EPOCHS}, '
         f'B={common.MCMAHAN_MNIST["client_batch_size"]}, client SGD lr '
         f'{common.MCMAHAN_MNIST["client_learning_rate"]}, server SGD lr '
-        f'{common.MCMAHAN_MNIST["server_learning_rate"]}): median of the timed rounds (up to '
-        f'{_ROUNDS.value}, fewer when over {_MAX_SECONDS_PER_WAY.value:.0f} s) after '
-        f'{_WARMUP_ROUNDS.value} warm-up rounds; driver TF threads '
-        f'{_TF_THREADS.value or "default"}')
+        f'{common.MCMAHAN_MNIST["server_learning_rate"]}); ways take turns each round; median '
+        f'of up to {_ROUNDS.value} timed rounds (at least {_MIN_ROUNDS.value}, budget '
+        f'{_TIMED_BUDGET_S.value:.0f} s per model) after {_WARMUP_ROUNDS.value} warm-up; '
+        f'driver TF threads {_TF_THREADS.value or "default"}')
   print(common.machine_line())
   print(table(timings))
   print(f'total {time.perf_counter() - began:.0f} s')
+
 
 if __name__ == '__main__':
   app.run(main)

@@ -6,6 +6,7 @@ import os
 import pytest
 
 from tff_experiments import metrics
+from tff_experiments import files
 from tff_experiments import results
 
 
@@ -33,7 +34,7 @@ def test_plan_start_resume_done_and_conflicts(tmp_path, make_config):
   assert json.load(open(paths.hparams_json)) == config.to_json_dict()
 
   assert results.plan(config, overwrite=False)[1] == results.Action.RESUME
-  results.write_json_atomic(paths.summary_json, {'status': 'completed'})
+  files.write_json_atomic(paths.summary_json, {'status': 'completed'})
   assert results.plan(config, overwrite=False)[1] == results.Action.DONE
   assert results.plan(config, overwrite=True)[1] == results.Action.OVERWRITE
 

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from tff_experiments import experiment
+from tff_experiments import files
 from tff_experiments import results
 
 pytestmark = pytest.mark.usefixtures('tff_worker')
@@ -62,7 +63,7 @@ def test_resumed_run_ends_like_an_uninterrupted_one(digits_config):
     _run(config, out=_CrashAfter(3))  # Checkpoint at 2, row 3 written, then dies.
   cut_paths = results.RunPaths(f'{config.root_output_dir}/cut')
   assert list(pd.read_csv(cut_paths.metrics_csv)['round_num']) == [1, 2, 3]
-  assert results.read_json(cut_paths.summary_json)['status'] == 'failed'
+  assert files.read_json(cut_paths.summary_json)['status'] == 'failed'
   assert results.plan(config, overwrite=False)[1] == results.Action.RESUME
 
   out = io.StringIO()

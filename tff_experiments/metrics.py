@@ -12,10 +12,11 @@ import collections
 import csv
 import io
 import os
-import tempfile
 from typing import Any, Mapping, Optional
 
 import numpy as np
+
+from tff_experiments import files
 
 # Renames of the learning process's flattened metric names to the documented column names.
 _RENAMES = {
@@ -97,19 +98,5 @@ class MetricsCsv:
     writer = csv.DictWriter(buffer, fieldnames=self._columns, lineterminator='\n')
     writer.writeheader()
     writer.writerows(self._rows)
-    _write_text_atomic(self._path, buffer.getvalue())
+    files.write_text_atomic(self._path, buffer.getvalue())
 
-
-def _write_text_atomic(path: str, text: str) -> None:
-  """Writes `text` to a temp file beside `path`, fsyncs, and renames it over `path`."""
-  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or '.', prefix='.metrics', suffix='.tmp')
-  try:
-    with os.fdopen(fd, 'w') as f:
-      f.write(text)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise

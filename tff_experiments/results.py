@@ -1,20 +1,20 @@
 """A run's directory: where its files live, when it may start or resume, and its summary.
 
-`<root_output_dir>/<experiment_name>/` holds metrics.csv (`metrics.MetricsCsv`), hparams.json (the resolved config), summary.json and
-checkpoints/ (`tff.program.FileProgramStateManager`). JSON files are written atomically.
+`<root_output_dir>/<experiment_name>/` holds metrics.csv (`metrics.MetricsCsv`), hparams.json
+(the resolved config), summary.json and checkpoints/ (`tff.program.FileProgramStateManager`).
+JSON files are written atomically (`files`).
 """
 
 import csv
 import dataclasses
 import enum
-import json
 import math
 import os
 import shutil
-import tempfile
 from typing import Any, Optional, Sequence
 
 from tff_experiments import config as config_lib
+from tff_experiments import files
 
 
 class RunDirError(Exception):
@@ -54,31 +54,6 @@ class RunPaths:
     return os.path.join(self.run_dir, 'worker.log')
 
 
-def write_json_atomic(path: str, value: Any) -> None:
-  """Writes JSON to a temp file beside `path` and renames it over `path`."""
-  directory = os.path.dirname(path) or '.'
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix='.' + os.path.basename(path), suffix='.tmp')
-  try:
-    with os.fdopen(fd, 'w') as f:
-      json.dump(value, f, indent=2, sort_keys=False)
-      f.write('\n')
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
-
-
-def read_json(path: str) -> Optional[dict]:
-  """The JSON object in `path`, or None if the file is absent."""
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return json.load(f)
-
-
 def plan(config: config_lib.ExperimentConfig, *, overwrite: bool) -> tuple[RunPaths, Action]:
   """Decides, without touching the disk, what to do with the run directory."""
   paths = RunPaths(os.path.join(config.root_output_dir, config.experiment_name))
@@ -86,7 +61,7 @@ def plan(config: config_lib.ExperimentConfig, *, overwrite: bool) -> tuple[RunPa
     return paths, Action.START
   if overwrite:
     return paths, Action.OVERWRITE
-  saved = read_json(paths.hparams_json)
+  saved = files.read_json(paths.hparams_json)
   if saved is None:
     raise RunDirError(
         f'{paths.run_dir} exists but has no hparams.json, so it is not a run of this package; '
@@ -98,7 +73,7 @@ def plan(config: config_lib.ExperimentConfig, *, overwrite: bool) -> tuple[RunPa
     raise RunDirError(
         f'{paths.run_dir} holds a run with other settings: {details}. Choose another '
         '--experiment_name, or pass --overwrite to replace it')
-  summary = read_json(paths.summary_json) or {}
+  summary = files.read_json(paths.summary_json) or {}
   return paths, Action.DONE if summary.get('status') == 'completed' else Action.RESUME
 
 
@@ -108,7 +83,7 @@ def create(paths: RunPaths, action: Action, config: config_lib.ExperimentConfig)
     shutil.rmtree(paths.run_dir)
   os.makedirs(paths.run_dir, exist_ok=True)
   if action != Action.RESUME:
-    write_json_atomic(paths.hparams_json, config.to_json_dict())
+    files.write_json_atomic(paths.hparams_json, config.to_json_dict())
 
 
 def rounds_to_target(rounds: Sequence[float], accuracies: Sequence[float],

@@ -17,6 +17,7 @@ import tensorflow_federated as tff
 
 from tff_experiments import client_data
 from tff_experiments import config as config_lib
+from tff_experiments import files
 from tff_experiments import metrics
 from tff_experiments import results
 
@@ -93,6 +94,6 @@ def run(config: config_lib.ExperimentConfig, *,
     if os.path.exists(paths.metrics_csv):
       summary = results.summarize(paths.metrics_csv, target_accuracy=config.target_accuracy,
                                   status=status, total_rounds=config.total_rounds)
-      results.write_json_atomic(paths.summary_json, summary)
+      files.write_json_atomic(paths.summary_json, summary)
   return summary
 
