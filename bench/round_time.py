@@ -11,15 +11,20 @@ seeded initial weights on the same fixed cohort of 10 clients:
   tff-experiments        `experiment.build_process` on a launch-like config, in a private
                          worker (`runtime.local_worker`), `process.next(state, client keys)`.
   Keras model.fit        per client set_weights, compile(SGD), fit(shuffle=True), get_weights;
-                         numpy weighted mean: the usual hand-written baseline.
+                         numpy weighted mean: the usual hand-written baseline (each compile
+                         makes fit trace its step function again).
 
-The ways take turns round by round (round r of each, then round r + 1), so load from other jobs
-on a shared machine hits them alike. After `--warmup_rounds` untimed rounds, up to `--rounds`
-rounds are timed (at least `--min_rounds`, fewer than `--rounds` once the model's timed rounds
-exceed `--timed_budget_s`, which keeps the slow CNN short). The table gives the median wall
-time, its ratio to the floor, the median CPU time (this process plus the TFF worker) and the
-test accuracy after all rounds (the package's evaluator for every way), so a way that does not
-train shows up. A benchmark that prints a table, not a test: it asserts nothing.
+Each model is timed in a fresh process, because TensorFlow's thread pools are fixed per
+process and the best setting differs: on 2 cores the 2NN's small ops run about twice as fast
+on one thread, the CNN's convolutions faster on all (`--tf_threads`; it applies to the floor,
+Keras and evaluation, not to the TFF worker). The ways take turns round by round, so load from
+other jobs hits them alike. After `--warmup_rounds` untimed rounds (one for a model whose first
+round exceeds `--slow_round_s`: the CNN, already steady in round 2), up to `--rounds` rounds are
+timed (at least `--min_rounds`; fewer once the model's timed rounds exceed `--timed_budget_s`,
+which keeps the CNN short). The table gives the median wall time, its ratio to the floor, the
+median CPU time (this process plus the TFF worker) and the test accuracy after all rounds (the
+package's evaluator for every way), so a way that does not train shows up. A benchmark that
+prints a table, not a test: it asserts nothing.
 """
 
 import os
@@ -27,7 +32,9 @@ import os
 os.environ['TF_CPP_MIN_LOG_LEVEL'] = '2'  # Before TensorFlow is imported.
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
+from concurrent import futures
 import dataclasses
+import multiprocessing
 import statistics
 import time
 from typing import Callable, Protocol, Sequence
@@ -47,9 +54,11 @@ from tff_experiments import experiment
 from tff_experiments import models
 from tff_experiments import runtime
 
+_WAY_NAMES = ('floor', 'tff', 'keras')
+
 _MODELS = flags.DEFINE_list('models', ['mnist_2nn', 'mnist_cnn'],
                             'Models to time, from tff_experiments.models.MODELS.')
-_WAYS = flags.DEFINE_list('ways', ['floor', 'tff', 'keras'],
+_WAYS = flags.DEFINE_list('ways', list(_WAY_NAMES),
                           'Ways to run: floor (plain TF loop), tff (this package), keras '
                           '(model.fit).')
 _ROUNDS = flags.DEFINE_integer('rounds', 10, 'Timed rounds per model and way (at most).',
@@ -57,22 +66,38 @@ _ROUNDS = flags.DEFINE_integer('rounds', 10, 'Timed rounds per model and way (at
 _WARMUP_ROUNDS = flags.DEFINE_integer(
     'warmup_rounds', 2, 'Untimed rounds first (tracing, worker start-up, caches).',
     lower_bound=0)
+_SLOW_ROUND_S = flags.DEFINE_float(
+    'slow_round_s', 20.0,
+    'A model whose first round (all ways together) takes longer gets one warm-up round, not '
+    '--warmup_rounds: its tracing is then a small share and round 2 is already steady (the '
+    'CNN), and each extra round costs most of a minute.', lower_bound=0.0)
 _MIN_ROUNDS = flags.DEFINE_integer('min_rounds', 3, 'Timed rounds at least.', lower_bound=1)
 _TIMED_BUDGET_S = flags.DEFINE_float(
     'timed_budget_s', 90.0,
     'No new timed round of a model starts once its timed rounds (all ways) took this long and '
     'there are --min_rounds. 0: always --rounds.', lower_bound=0.0)
-_TF_THREADS = flags.DEFINE_integer(
-    'tf_threads', 0,
-    'Intra- and inter-op threads of TensorFlow in this process (floor, Keras, evaluation; '
-    'not the TFF worker). 0: TF default. On 2 cores, 1 makes the 2NN floor about twice as '
-    'fast (per-op overhead dominates) and the CNN floor slower.', lower_bound=0)
+_TF_THREADS = flags.DEFINE_list(
+    'tf_threads', ['mnist_2nn:1'],
+    'model:threads pairs: TensorFlow intra- and inter-op threads of the process timing that '
+    'model (not of the TFF worker). Models not listed get TF\'s default (all cores).')
 _COHORT_SIZE = flags.DEFINE_integer(
     'cohort_size', 10, 'Clients per round; the same first clients (by id) every round.',
     lower_bound=1)
 
 FLOOR = 'plain TF loop (floor)'
 _EPOCHS = 1  # E of the benchmarked round.
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+  """The flags a model's timing needs, passed explicitly to the process that times it."""
+  ways: tuple[str, ...]
+  rounds: int
+  warmup_rounds: int
+  slow_round_s: float
+  min_rounds: int
+  timed_budget_s: float
+  cohort_size: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,27 +124,28 @@ class Timing:
   model: str
   way: str
   setup_s: float  # Building the way (for the package: the learning process), untimed.
-  warmup: list[float] = dataclasses.field(default_factory=list)  # Wall s of warm-up rounds.
-  seconds: list[float] = dataclasses.field(default_factory=list)  # Wall s of timed rounds.
+  tf_threads: int  # Driver TF threads (0: TF default).
+  warmup: list[float] = dataclasses.field(default_factory=list)  # Wall s, warm-up rounds.
+  seconds: list[float] = dataclasses.field(default_factory=list)  # Wall s, timed rounds.
   cpu_seconds: list[float] = dataclasses.field(default_factory=list)  # CPU s, timed rounds.
   accuracy: float = float('nan')  # Test accuracy after all rounds.
 
 
-def experiment_config(model: str) -> config_lib.ExperimentConfig:
+def experiment_config(model: str, settings: Settings) -> config_lib.ExperimentConfig:
   """The config `launch.run_experiment` would build for this round (its flag defaults else)."""
-  settings = dict(common.MCMAHAN_MNIST)
+  mnist = common.MCMAHAN_MNIST
   return config_lib.ExperimentConfig(
       experiment_name='bench_round_time', root_output_dir=common.OUT_DIR,
-      dataset=settings['dataset'], data_dir=settings['data_dir'], cache_dir=common.CACHE_DIR,
-      only_digits=False, partition='iid', num_clients=settings['num_clients'],
+      dataset=mnist['dataset'], data_dir=mnist['data_dir'], cache_dir=common.CACHE_DIR,
+      only_digits=False, partition='iid', num_clients=mnist['num_clients'],
       dirichlet_alpha=0.5, model=model, algorithm='fedavg', aggregator='mean',
-      clients_per_round=_COHORT_SIZE.value, client_epochs_per_round=_EPOCHS,
-      client_batch_size=settings['client_batch_size'],
-      client_learning_rate=settings['client_learning_rate'],
-      server_optimizer=settings['server_optimizer'],
-      server_learning_rate=settings['server_learning_rate'], server_momentum=0.9,
-      total_rounds=_WARMUP_ROUNDS.value + _ROUNDS.value, rounds_per_eval=1,
-      rounds_per_checkpoint=10, target_accuracy=None, seed=settings['seed'])
+      clients_per_round=settings.cohort_size, client_epochs_per_round=_EPOCHS,
+      client_batch_size=mnist['client_batch_size'],
+      client_learning_rate=mnist['client_learning_rate'],
+      server_optimizer=mnist['server_optimizer'],
+      server_learning_rate=mnist['server_learning_rate'], server_momentum=0.9,
+      total_rounds=settings.warmup_rounds + settings.rounds, rounds_per_eval=1,
+      rounds_per_checkpoint=10, target_accuracy=None, seed=mnist['seed'])
 
 
 def read_clients(train: tff.simulation.datasets.ClientData,
@@ -282,13 +308,34 @@ def timed_round(way: Way, round_num: int) -> tuple[float, float]:
   return time.perf_counter() - began, cpu_seconds() - cpu_began
 
 
-def more_timed_rounds(timings: Sequence[Timing]) -> bool:
-  """Whether to time another round: up to --rounds, at least --min_rounds, within budget."""
+def more_timed_rounds(timings: Sequence[Timing], settings: Settings) -> bool:
+  """Whether to time another round: up to `rounds`, at least `min_rounds`, within budget."""
   done = len(timings[0].seconds)
-  if done >= _ROUNDS.value:
+  if done >= settings.rounds:
     return False
   spent = sum(sum(t.seconds) for t in timings)
-  return done < _MIN_ROUNDS.value or not _TIMED_BUDGET_S.value or spent < _TIMED_BUDGET_S.value
+  return (done < settings.min_rounds or not settings.timed_budget_s
+          or spent < settings.timed_budget_s)
+
+
+def run_interleaved(ways: Sequence[Way], timings: Sequence[Timing], settings: Settings) -> int:
+  """Runs the warm-up then the timed rounds, each round way after way; returns rounds run.
+
+  Warm-up is `warmup_rounds`, or one round when round 1 took over `slow_round_s`.
+  """
+  warmup_rounds, round_num = settings.warmup_rounds, 0
+  while round_num < warmup_rounds or more_timed_rounds(timings, settings):
+    round_num += 1
+    for way, timing in zip(ways, timings):
+      wall, cpu = timed_round(way, round_num)
+      if round_num <= warmup_rounds:
+        timing.warmup.append(wall)
+      else:
+        timing.seconds.append(wall)
+        timing.cpu_seconds.append(cpu)
+    if round_num == 1 and sum(t.warmup[0] for t in timings if t.warmup) > settings.slow_round_s:
+      warmup_rounds = min(warmup_rounds, 1)
+  return round_num
 
 
 def _spaced(values: Sequence[float]) -> str:
@@ -296,10 +343,12 @@ def _spaced(values: Sequence[float]) -> str:
   return ' '.join(f'{v:.3f}' for v in values)
 
 
-def time_model(model: str) -> list[Timing]:
-  """Times the chosen ways on `model`, all from the same initial weights on the same cohort,
-  taking turns round by round."""
-  config = experiment_config(model)
+def time_model(model: str, settings: Settings, tf_threads: int) -> list[Timing]:
+  """Times the chosen ways on `model`, all from the same initial weights on the same cohort.
+
+  Needs a TFF context for the package's way (see `time_model_in_fresh_process`).
+  """
+  config = experiment_config(model, settings)
   data = experiment.load_data(config)
   cohort = sorted(data.train.client_ids)[:config.clients_per_round]
   clients = read_clients(data.train, cohort)
@@ -307,32 +356,44 @@ def time_model(model: str) -> list[Timing]:
                                         num_classes=data.num_classes)
   initial = evaluate(as_model_weights(build_keras(model, data).get_weights()))['accuracy']
   print(f'{model}: cohort {cohort[0]}..{cohort[-1]} ({sum(len(c.y) for c in clients)} '
-        f'examples); initial test acc {initial:.4f}', flush=True)
+        f'examples), TF threads {tf_threads or "default"}; initial test acc {initial:.4f}',
+        flush=True)
   makers: dict[str, Callable[[], Way]] = {
       'floor': lambda: PlainLoop(model, data, clients),
       'tff': lambda: PackageProcess(config, data, cohort),
       'keras': lambda: KerasFit(model, data, clients)}
   ways, timings = [], []
-  for name in _WAYS.value:
+  for name in settings.ways:
     began = time.perf_counter()
     ways.append(makers[name]())
-    timings.append(Timing(model=model, way=ways[-1].name, setup_s=time.perf_counter() - began))
-  round_num = 0
-  while round_num < _WARMUP_ROUNDS.value or more_timed_rounds(timings):
-    round_num += 1
-    for way, timing in zip(ways, timings):
-      wall, cpu = timed_round(way, round_num)
-      if round_num <= _WARMUP_ROUNDS.value:
-        timing.warmup.append(wall)
-      else:
-        timing.seconds.append(wall)
-        timing.cpu_seconds.append(cpu)
+    timings.append(Timing(model=model, way=ways[-1].name, tf_threads=tf_threads,
+                          setup_s=time.perf_counter() - began))
+  rounds = run_interleaved(ways, timings, settings)
   for way, timing in zip(ways, timings):
     timing.accuracy = evaluate(way.weights())['accuracy']
     print(f'  {timing.way}: setup {timing.setup_s:.2f} s, warm-up {_spaced(timing.warmup)} s, '
           f'timed {_spaced(timing.seconds)} s (CPU {_spaced(timing.cpu_seconds)} s); test acc '
-          f'{timing.accuracy:.4f} after {round_num} rounds', flush=True)
+          f'{timing.accuracy:.4f} after {rounds} rounds', flush=True)
   return timings
+
+
+def _time_model_here(model: str, settings: Settings, tf_threads: int) -> list[Timing]:
+  """Body of the fresh process: thread pools first, then a private TFF worker for the model."""
+  tf.get_logger().setLevel('ERROR')
+  if tf_threads:
+    tf.config.threading.set_intra_op_parallelism_threads(tf_threads)
+    tf.config.threading.set_inter_op_parallelism_threads(tf_threads)
+  log_path = os.path.join(common.ensure_out_dir(), f'round_time_worker_{model}.log')
+  with runtime.local_worker(log_path=log_path):
+    return time_model(model, settings, tf_threads)
+
+
+def time_model_in_fresh_process(model: str, settings: Settings,
+                                tf_threads: int) -> list[Timing]:
+  """Times `model` in a spawned process, whose TF thread pools can still be configured."""
+  context = multiprocessing.get_context('spawn')
+  with futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as executor:
+    return executor.submit(_time_model_here, model, settings, tf_threads).result()
 
 
 def table(timings: Sequence[Timing]) -> str:
@@ -353,31 +414,46 @@ def table(timings: Sequence[Timing]) -> str:
        'timed rounds', 'setup + 1st round s', 'test acc (after rounds)'], rows)
 
 
-def main(argv: Sequence[str]) -> None:
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  unknown = sorted(set(_WAYS.value) - {'floor', 'tff', 'keras'})
+def settings_from_flags() -> Settings:
+  """The validated flags as Settings (UsageError naming unknown --ways or --models)."""
+  unknown = sorted(set(_WAYS.value) - set(_WAY_NAMES))
   unknown += sorted(set(_MODELS.value) - set(models.MODELS))
   if unknown:
     raise app.UsageError(f'unknown --ways/--models values: {unknown}')
-  tf.get_logger().setLevel('ERROR')
-  if _TF_THREADS.value:
-    tf.config.threading.set_intra_op_parallelism_threads(_TF_THREADS.value)
-    tf.config.threading.set_inter_op_parallelism_threads(_TF_THREADS.value)
+  return Settings(ways=tuple(_WAYS.value), rounds=_ROUNDS.value,
+                  warmup_rounds=_WARMUP_ROUNDS.value, slow_round_s=_SLOW_ROUND_S.value,
+                  min_rounds=_MIN_ROUNDS.value, timed_budget_s=_TIMED_BUDGET_S.value,
+                  cohort_size=_COHORT_SIZE.value)
+
+
+def threads_by_model() -> dict[str, int]:
+  """--tf_threads as {model: threads} (UsageError on a malformed pair)."""
+  threads = {}
+  for pair in _TF_THREADS.value:
+    model, _, count = pair.partition(':')
+    if model not in models.MODELS or not count.isdigit():
+      raise app.UsageError(f'--tf_threads: expected model:threads, got {pair!r}')
+    threads[model] = int(count)
+  return threads
+
+
+def main(argv: Sequence[str]) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  settings, threads = settings_from_flags(), threads_by_model()
   began = time.perf_counter()
   print(common.machine_line(), flush=True)
-  log_path = os.path.join(common.ensure_out_dir(), 'round_time_worker.log')
   timings = []
-  with runtime.local_worker(log_path=log_path):
-    for model in _MODELS.value:
-      timings.extend(time_model(model))
-  print(f'\nFedAvg round on MNIST (IID, {_COHORT_SIZE.value} fixed clients x 600, E={_EPOCHS}, '
+  for model in _MODELS.value:
+    timings.extend(time_model_in_fresh_process(model, settings, threads.get(model, 0)))
+  print(f'\nFedAvg round on MNIST (IID, {settings.cohort_size} fixed clients x 600, E={_EPOCHS}, '
         f'B={common.MCMAHAN_MNIST["client_batch_size"]}, client SGD lr '
         f'{common.MCMAHAN_MNIST["client_learning_rate"]}, server SGD lr '
         f'{common.MCMAHAN_MNIST["server_learning_rate"]}); ways take turns each round; median '
-        f'of up to {_ROUNDS.value} timed rounds (at least {_MIN_ROUNDS.value}, budget '
-        f'{_TIMED_BUDGET_S.value:.0f} s per model) after {_WARMUP_ROUNDS.value} warm-up; '
-        f'driver TF threads {_TF_THREADS.value or "default"}')
+        f'of up to {settings.rounds} timed rounds (at least {settings.min_rounds}, budget '
+        f'{settings.timed_budget_s:.0f} s per model) after {settings.warmup_rounds} warm-up (1 '
+        f'when round 1 took over {settings.slow_round_s:.0f} s); driver TF threads: '
+        + ', '.join(f'{m} {threads.get(m, 0) or "default"}' for m in _MODELS.value))
   print(common.machine_line())
   print(table(timings))
   print(f'total {time.perf_counter() - began:.0f} s')

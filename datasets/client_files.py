@@ -4,10 +4,11 @@ A ClientData closing over an in-memory array embeds the array in every serialize
 computation; reading each client from its own file keeps a round down to shipping client ids.
 
 On-disk scheme, in `<cache_dir>/<fingerprint>/`: one `NNNNNN.tfrecord` per client (in sorted
-client-id order) of `tf.train.Example`s with `x` = raw image bytes and `y` = int64 label, plus
-`meta.json` (format, pixel dtype, image shape, client id -> file and size). uint8 images are
-stored as bytes and read as `x / 255`; float32 images (already in [0, 1]) are stored raw,
-little-endian. The directory appears atomically (written beside it, then renamed), so a killed
+client-id order) holding two records, the client's whole image tensor and its int32 label
+vector (`tf.io.serialize_tensor`), plus `meta.json` (format, pixel dtype, image shape, client
+id -> file and size). A client is thus one read and one parse, not one parse per example
+(about half the read cost of per-example records). uint8 images are read as `x / 255`;
+float32 images are already in [0, 1]. The directory appears atomically (written beside it, then renamed), so a killed
 write is never mistaken for a cache.
 """
 
@@ -27,10 +28,8 @@ import tensorflow_federated as tff
 from datasets import base
 
 # Bump when the file layout or decoding changes: it is part of every fingerprint.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _META_FILE = 'meta.json'
-# Examples parsed per vectorized parse call when reading a client file.
-_PARSE_BATCH = 256
 # Stored pixel dtype -> (numpy little-endian dtype, tf dtype, divisor to reach [0, 1]).
 _PIXEL_CODECS = {
     'uint8': (np.dtype('u1'), tf.uint8, 255.0),
@@ -122,20 +121,17 @@ def _write_all(directory: str, clients: Mapping[str, tuple[np.ndarray, np.ndarra
   for index, client_id in enumerate(sorted(clients)):
     x, y = clients[client_id]
     name = f'{index:06d}.tfrecord'
-    with tf.io.TFRecordWriter(os.path.join(directory, name)) as writer:
-      for image, label in zip(x.astype(np_dtype, copy=False), np.asarray(y)):
-        writer.write(_example(image, int(label)))
+    _write_client(os.path.join(directory, name), x.astype(np_dtype, copy=False), y)
     files[client_id] = {'file': name, 'num_examples': int(x.shape[0])}
   with open(os.path.join(directory, _META_FILE), 'w', encoding='utf-8') as f:
     json.dump({'format_version': FORMAT_VERSION, **meta, 'clients': files}, f)
 
 
-def _example(image: np.ndarray, label: int) -> bytes:
-  """One serialized tf.train.Example: raw pixel bytes and the label."""
-  return tf.train.Example(features=tf.train.Features(feature={
-      'x': tf.train.Feature(bytes_list=tf.train.BytesList(value=[image.tobytes()])),
-      'y': tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
-  })).SerializeToString()
+def _write_client(path: str, x: np.ndarray, y: np.ndarray) -> None:
+  """One client's file: its image tensor, then its int32 labels, as two records."""
+  with tf.io.TFRecordWriter(path) as writer:
+    writer.write(tf.io.serialize_tensor(x).numpy())
+    writer.write(tf.io.serialize_tensor(np.asarray(y, np.int32)).numpy())
 
 
 def _open(directory: str, *, expected_ids: list[str]) -> tff.simulation.datasets.ClientData:
@@ -162,19 +158,15 @@ def _make_dataset_fn(*, dtype_name: str, shape: tuple[int, int, int]):
   Closes over only small constants (dtype and shape), so it serializes cheaply.
   """
   _, tf_dtype, divisor = _PIXEL_CODECS[dtype_name]
-  features = {
-      'x': tf.io.FixedLenFeature([], tf.string),
-      'y': tf.io.FixedLenFeature([], tf.int64),
-  }
 
-  def parse_batch(serialized):
-    parsed = tf.io.parse_example(serialized, features)
-    pixels = tf.io.decode_raw(parsed['x'], tf_dtype, little_endian=True)
-    x = tf.cast(tf.reshape(pixels, [-1, *shape]), tf.float32) / divisor
-    return collections.OrderedDict(x=x, y=tf.cast(parsed['y'], tf.int32))
+  def decode_client(records):
+    x = tf.ensure_shape(tf.io.parse_tensor(records[0], tf_dtype), [None, *shape])
+    y = tf.ensure_shape(tf.io.parse_tensor(records[1], tf.int32), [None])
+    return collections.OrderedDict(x=tf.cast(x, tf.float32) / divisor, y=y)
 
   def dataset_fn(path) -> tf.data.Dataset:
-    return tf.data.TFRecordDataset(path).batch(_PARSE_BATCH).map(parse_batch).unbatch()
+    # Stays a tf.data pipeline (no eager tensors), so a serialized client dataset is small.
+    return tf.data.TFRecordDataset(path).batch(2).map(decode_client).unbatch()
 
   return dataset_fn
 

@@ -34,8 +34,6 @@ from tff_experiments import optimizers
 from tff_experiments import results
 from tff_experiments import runtime
 
-_NATURAL = 'natural'
-
 # Output.
 flags.DEFINE_string('experiment_name', None,
                     'Run directory name under --root_output_dir. Default: derived from the '
@@ -52,7 +50,7 @@ flags.DEFINE_string('data_dir', None,
 flags.DEFINE_string('cache_dir', os.path.join('~', '.cache', 'tff_experiments'),
                     'Where per-client data files are cached.')
 flags.DEFINE_bool('only_digits', False, 'emnist/femnist_leaf: keep the 10 digit classes only.')
-flags.DEFINE_enum('partition', None, sorted(partitions.PARTITIONS) + [_NATURAL],
+flags.DEFINE_enum('partition', None, sorted(partitions.PARTITIONS) + [datasets_registry.NATURAL],
                   'Client split: iid | shards (McMahan et al. 2017 pathological non-IID, 2 '
                   'label-sorted shards per client) | dirichlet (label skew, --dirichlet_alpha) | '
                   'natural (per-writer; emnist, femnist_leaf). Default: natural for natural '
@@ -109,7 +107,7 @@ def _check_partition(values):
   if values['partition'] is None:
     return True
   natural = datasets_registry.DATASETS[values['dataset']].natural_split
-  return (values['partition'] == _NATURAL) == natural
+  return (values['partition'] == datasets_registry.NATURAL) == natural
 
 
 @flags.multi_flags_validator(['clients_per_round', 'num_clients', 'dataset'],
@@ -123,7 +121,7 @@ def _check_cohort(values):
 def config_from_flags() -> config_lib.ExperimentConfig:
   """Resolves defaults that depend on other flags into one frozen config."""
   info = datasets_registry.DATASETS[FLAGS.dataset]
-  partition = FLAGS.partition or (_NATURAL if info.natural_split else 'iid')
+  partition = FLAGS.partition or (datasets_registry.NATURAL if info.natural_split else 'iid')
   model = FLAGS.model or info.default_model
   name = FLAGS.experiment_name or '{}_{}_{}_{}_seed{}_{}'.format(
       FLAGS.dataset, FLAGS.algorithm, model, partition, FLAGS.seed,

@@ -98,15 +98,15 @@ def test_leftover_partial_write_is_not_taken_as_cache(tmp_path):
 
 def test_failed_write_leaves_no_directory_behind(tmp_path, monkeypatch):
   calls = []
-  real_example = client_files._example
+  real_write = client_files._write_client
 
-  def failing_example(image, label):
+  def failing_write(path, x, y):
     calls.append(1)
-    if len(calls) > 5:
+    if len(calls) > 1:  # The first client is written, the second fails.
       raise OSError('disk full')
-    return real_example(image, label)
+    return real_write(path, x, y)
 
-  monkeypatch.setattr(client_files, '_example', failing_example)
+  monkeypatch.setattr(client_files, '_write_client', failing_write)
   with pytest.raises(OSError, match='disk full'):
     client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp',
                                     clients=_uint8_clients())
