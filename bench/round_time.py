@@ -124,7 +124,6 @@ class Timing:
   model: str
   way: str
   setup_s: float  # Building the way (for the package: the learning process), untimed.
-  tf_threads: int  # Driver TF threads (0: TF default).
   warmup: list[float] = dataclasses.field(default_factory=list)  # Wall s, warm-up rounds.
   seconds: list[float] = dataclasses.field(default_factory=list)  # Wall s, timed rounds.
   cpu_seconds: list[float] = dataclasses.field(default_factory=list)  # CPU s, timed rounds.
@@ -366,7 +365,7 @@ def time_model(model: str, settings: Settings, tf_threads: int) -> list[Timing]:
   for name in settings.ways:
     began = time.perf_counter()
     ways.append(makers[name]())
-    timings.append(Timing(model=model, way=ways[-1].name, tf_threads=tf_threads,
+    timings.append(Timing(model=model, way=ways[-1].name,
                           setup_s=time.perf_counter() - began))
   rounds = run_interleaved(ways, timings, settings)
   for way, timing in zip(ways, timings):

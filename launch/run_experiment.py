@@ -184,8 +184,12 @@ def main(argv):
     return 2
   results.create(paths, action, config)
   print(f'{action.value}: {paths.run_dir}', flush=True)
-  with runtime.local_worker(log_path=paths.worker_log):
-    summary = experiment.run(config, data, paths)
+  try:
+    with runtime.local_worker(log_path=paths.worker_log):
+      summary = experiment.run(config, data, paths)
+  except KeyboardInterrupt:
+    print(f'interrupted; run the same command again to resume {paths.run_dir}', file=sys.stderr)
+    return 130
   print(f'results: {paths.run_dir} (final accuracy {summary["final_accuracy"]}, '
         f'best {summary["best_accuracy"]}, rounds to target {summary["rounds_to_target"]}, '
         f'{summary["wall_time_s"]:.1f} s)')

@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -112,3 +113,30 @@ def test_end_to_end_piped_run_writes_results_and_leaves_no_worker(tmp_path):
   clash = _launch([*args, '--seed=9'])
   assert clash.returncode != 0 and '--seed' in clash.stderr
   assert os.path.getmtime(run_dir / 'metrics.csv') == mtime
+
+
+def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(tmp_path):
+  flags_ = [f'--root_output_dir={tmp_path}', '--experiment_name=int', '--total_rounds=30',
+            '--num_clients=10', '--clients_per_round=2', '--rounds_per_checkpoint=2',
+            f'--cache_dir={tmp_path / "c"}']
+  run = subprocess.Popen([sys.executable, '-m', 'launch.run_experiment', *flags_], cwd=_ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '3'})
+  for line in run.stdout:
+    if line.startswith('round  3/'):
+      break
+  workers = subprocess.run(['pgrep', '-P', str(run.pid)], capture_output=True,
+                           text=True).stdout.split()
+  run.send_signal(signal.SIGINT)
+  _, err = run.communicate(timeout=60)
+  assert run.returncode == 130 and 'resume' in err
+  summary = json.loads((tmp_path / 'int' / 'summary.json').read_text())
+  assert summary['status'] == 'interrupted' and summary['rounds_completed'] >= 3
+  for pid in workers:  # Stopped and reaped by the driver itself.
+    assert not os.path.exists(f'/proc/{pid}')
+
+  resumed = _launch(flags_)
+  assert resumed.returncode == 0
+  assert 'from the checkpoint of round' in resumed.stdout
+  assert list(pd.read_csv(tmp_path / 'int' / 'metrics.csv')['round_num']) == list(range(1, 31))
+  assert json.loads((tmp_path / 'int' / 'summary.json').read_text())['status'] == 'completed'
