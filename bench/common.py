@@ -8,10 +8,10 @@ import importlib.metadata
 import os
 from typing import Any, Sequence
 
-# Real MNIST (the four IDX .gz files) shared by every checkout on this machine.
-MNIST_DIR = '/work/shared/data/mnist'
 # Repository root (the parent of bench/), where `python -m launch.run_experiment` must run.
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Real MNIST (the four IDX .gz files) in the shared data folder beside the checkout.
+MNIST_DIR = os.path.normpath(os.path.join(REPO_ROOT, '..', 'shared', 'data', 'mnist'))
 # Benchmark outputs: run directories, subprocess and worker logs (git-ignored).
 OUT_DIR = os.path.join(REPO_ROOT, 'bench', 'out')
 # launch.run_experiment's default --cache_dir, so benchmarks reuse its per-client files.

@@ -19,8 +19,9 @@ reports the interpolated first round at the target in summary.json, which this s
 
 Runs resume: a row stopped by --time_budget_s (or killed) continues from its last checkpoint
 when this script is run again with the same flags, and a finished row is only read back. A
-different --max_rounds_<row> is a different run (it starts afresh). The CNN rows are long
-(an E=5 round is minutes of CPU on 2 cores): run them under a budget and re-run to continue.
+different --max_rounds_<row> is a different run (it starts afresh). The CNN rows are long (an
+E=5 round takes one to two minutes on 2 cores, so cnn_noniid needs hours): run them under the
+budget and re-run to continue, or pass --time_budget_s=0.
 """
 
 import dataclasses

@@ -11,7 +11,8 @@ from datasets import base
 from datasets import femnist_leaf
 from datasets import registry
 
-SHARED_LEAF = '/work/shared/data/femnist_leaf'
+SHARED_LEAF = os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'data',
+                           'femnist_leaf')
 
 
 def _user(labels, seed):

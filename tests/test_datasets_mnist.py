@@ -15,9 +15,8 @@ from datasets import download
 from datasets import idx
 from datasets import mnist
 
+# The offline data copy beside the checkout (see ../shared/data/README.md).
 SHARED_MNIST = os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'data', 'mnist')
-if not os.path.isdir(SHARED_MNIST):
-  SHARED_MNIST = '/work/shared/data/mnist'
 
 
 def _idx_bytes(array: np.ndarray, code: int) -> bytes:

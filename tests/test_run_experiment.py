@@ -78,14 +78,20 @@ def _launch(args, *, pipe_through_cat=False, timeout=300):
                         env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '3'})
 
 
-def _worker_count():
-  out = subprocess.run(['pgrep', '-c', '-f', 'tensorflow_federated/data/worker_binary'],
-                       capture_output=True, text=True, check=False).stdout
-  return int(out.strip() or 0)
+def _processes_holding(path) -> list[int]:
+  """Pids of live processes with `path` open (the run's worker keeps worker.log open)."""
+  holders = []
+  for pid in filter(str.isdigit, os.listdir('/proc')):
+    try:
+      fds = os.listdir(f'/proc/{pid}/fd')
+      if any(os.readlink(f'/proc/{pid}/fd/{fd}') == str(path) for fd in fds):
+        holders.append(int(pid))
+    except OSError:
+      continue  # Exited meanwhile, or not ours to inspect.
+  return holders
 
 
 def test_end_to_end_piped_run_writes_results_and_leaves_no_worker(tmp_path):
-  before = _worker_count()
   args = [f'--root_output_dir={tmp_path}', '--experiment_name=smoke', '--total_rounds=2',
           '--num_clients=10', '--clients_per_round=3', f'--cache_dir={tmp_path / "cache"}',
           '--target_accuracy=0.01']
@@ -102,7 +108,7 @@ def test_end_to_end_piped_run_writes_results_and_leaves_no_worker(tmp_path):
   assert summary['status'] == 'completed'
   assert summary['final_accuracy'] == pytest.approx(frame['eval/accuracy'].iloc[-1])
   assert summary['rounds_to_target'] == 1.0
-  assert _worker_count() <= before
+  assert _processes_holding(run_dir / 'worker.log') == []  # The run's worker is gone.
 
   # Same flags again: the finished run is left untouched.
   mtime = os.path.getmtime(run_dir / 'metrics.csv')
