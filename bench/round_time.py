@@ -180,18 +180,12 @@ def build_keras(model: str, data) -> tf.keras.Model:
   return keras_model
 
 
-def learning_process(built) -> tff.learning.templates.LearningProcess:
-  """The process from `experiment.build_process`, which has returned `(process, model)` in
-  some versions of the package and the bare process in others."""
-  return built[0] if isinstance(built, tuple) else built
-
-
 class PackageProcess:
   """(a) This package's learning process over client keys, run in its private worker."""
   name = 'tff-experiments'
 
   def __init__(self, config: config_lib.ExperimentConfig, data, cohort: Sequence[str]):
-    self._process = learning_process(experiment.build_process(config, data))
+    self._process = experiment.build_process(config, data)
     self._state = self._process.initialize()
     self._cohort, self._seed = list(cohort), config.seed
 
