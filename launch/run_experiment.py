@@ -104,10 +104,8 @@ flags.register_validator('experiment_name',
                              '(emnist, femnist_leaf) take --partition=natural, the others '
                              f'one of {sorted(partitions.PARTITIONS)}')
 def _check_partition(values):
-  if values['partition'] is None:
-    return True
-  natural = datasets_registry.DATASETS[values['dataset']].natural_split
-  return (values['partition'] == datasets_registry.NATURAL) == natural
+  return (values['partition'] is None
+          or values['partition'] in datasets_registry.partition_choices(values['dataset']))
 
 
 @flags.multi_flags_validator(['clients_per_round', 'num_clients', 'dataset'],
