@@ -99,4 +99,3 @@ class MetricsCsv:
     writer.writeheader()
     writer.writerows(self._rows)
     files.write_text_atomic(self._path, buffer.getvalue())
-

@@ -107,19 +107,25 @@ def _architecture(name: str) -> Callable[[tuple[int, ...], int], tf.keras.Model]
   return MODELS[name]
 
 
+def _seeded(architecture: Callable[[tuple[int, ...], int], tf.keras.Model], *,
+            input_shape: tuple[int, ...], num_classes: int, seed: int) -> tf.keras.Model:
+  """An instance of `architecture` whose initial weights are determined by `seed` alone."""
+  tf.keras.utils.set_random_seed(seed)
+  return architecture(tuple(input_shape), num_classes)
+
+
 def build_keras(name: str, *, input_shape: tuple[int, ...], num_classes: int,
                 seed: int) -> tf.keras.Model:
   """Builds model `name` with initial weights determined by `seed` alone."""
-  architecture = _architecture(name)
-  tf.keras.utils.set_random_seed(seed)
-  return architecture(tuple(input_shape), num_classes)
+  return _seeded(_architecture(name), input_shape=input_shape, num_classes=num_classes,
+                 seed=seed)
 
 
 def from_architecture(name: str, architecture: Callable[[tuple[int, ...], int], tf.keras.Model],
                       *, input_shape: tuple[int, ...], num_classes: int, seed: int) -> Model:
   """A `Model` of any Keras architecture, initial weights fixed by `seed`."""
-  tf.keras.utils.set_random_seed(seed)
-  keras_model = architecture(tuple(input_shape), num_classes)
+  keras_model = _seeded(architecture, input_shape=input_shape, num_classes=num_classes,
+                        seed=seed)
   return Model(
       name=name, architecture=architecture, input_shape=tuple(input_shape),
       num_classes=num_classes,
