@@ -1,47 +1,61 @@
-"""Assembles one experiment from its config: data, model, process, evaluator; then runs it."""
+"""Assembles one experiment from its config: data, model, process, planner, evaluator; runs it."""
 
 from typing import Optional, TextIO
 
-import tensorflow_federated as tff
+from datasets import base as datasets_base
+from tff_experiments import settings
+from tff_experiments.aggregators import stack
+from tff_experiments.algorithms import registry as algorithms
+from tff_experiments.clients import client_data
+from tff_experiments.clients import federated_data
+from tff_experiments.evaluation import centralized
+from tff_experiments.models import model as model_lib
+from tff_experiments.results import run_dir
+from tff_experiments.runner import loop
+from tff_experiments.runner import round_plan
 
-from datasets import registry as datasets_registry
-from tff_experiments import aggregators
-from tff_experiments import algorithms
-from tff_experiments import client_data
-from tff_experiments import config as config_lib
-from tff_experiments import evaluation
-from tff_experiments import models
-from tff_experiments import results
-from tff_experiments import runner
 
-
-def load_data(config: config_lib.ExperimentConfig):
+def load_data(config: settings.ExperimentConfig) -> datasets_base.FederatedData:
   """The federated dataset named by the config (raises datasets.base.DataError)."""
-  return datasets_registry.load(
-      config.dataset, data_dir=config.data_dir, cache_dir=config.cache_dir,
-      partition=config.partition, num_clients=config.num_clients,
-      dirichlet_alpha=config.dirichlet_alpha, seed=config.seed, only_digits=config.only_digits)
+  return federated_data.load(config.data)
 
 
-def build_process(config: config_lib.ExperimentConfig,
-                  data) -> tff.learning.templates.LearningProcess:
-  """The learning process over client keys."""
-  model = models.build(config.model, input_shape=data.test_x.shape[1:],
-                       num_classes=data.num_classes, seed=config.seed)
-  process = algorithms.build(config, model=model,
-                             aggregator=aggregators.build(config))
-  dataset_computation = client_data.build_dataset_computation(
-      data.train, epochs=config.client_epochs_per_round, batch_size=config.client_batch_size)
-  process = tff.simulation.compose_dataset_computation_with_learning_process(
-      dataset_computation, process)
-  return process
+def build_model(config: settings.ExperimentConfig,
+                data: datasets_base.FederatedData) -> model_lib.Model:
+  """The configured model with initial weights from `--seed`."""
+  return model_lib.build(config.model.model, input_shape=data.test_x.shape[1:],
+                         num_classes=data.num_classes, seed=config.run.seed,
+                         hidden_units=config.model.mlp_hidden_units)
 
 
-def run(config: config_lib.ExperimentConfig, data, paths: results.RunPaths, *,
-        out: Optional[TextIO] = None) -> dict:
+def build_process(config: settings.ExperimentConfig, data: datasets_base.FederatedData,
+                  model: model_lib.Model):
+  """The learning process over `client_data` tasks."""
+  process = algorithms.build(config, model=model, aggregator=stack.build(config.aggregation))
+  input_computation = client_data.build_dataset_computation(
+      data.train, epochs=config.client.epochs_per_round, batch_size=config.client.batch_size)
+  return client_data.compose_with_tasks(input_computation, process)
+
+
+def build_planner(config: settings.ExperimentConfig,
+                  data: datasets_base.FederatedData) -> round_plan.RoundPlanner:
+  """Round plans from the schedule's sampler, the client step cap and `--seed`."""
+  return round_plan.RoundPlanner(
+      data.train.client_ids, seed=config.run.seed,
+      clients_per_round=config.schedule.clients_per_round,
+      sampler=config.schedule.client_sampling, max_steps=config.client.max_steps)
+
+
+def run(config: settings.ExperimentConfig, data: datasets_base.FederatedData,
+        paths: run_dir.RunPaths, *, out: Optional[TextIO] = None) -> dict:
   """Builds and runs the experiment in the current TFF context; returns its summary."""
-  process = build_process(config, data)
-  evaluate = evaluation.build_evaluator(config.model, test_x=data.test_x, test_y=data.test_y,
-                                        num_classes=data.num_classes)
-  return runner.run(config, process=process, client_ids=data.train.client_ids,
-                    evaluate=evaluate, paths=paths, out=out)
+  model = build_model(config, data)
+  schedule = loop.Schedule(
+      total_rounds=config.schedule.total_rounds, rounds_per_eval=config.schedule.rounds_per_eval,
+      rounds_per_checkpoint=config.schedule.rounds_per_checkpoint,
+      target_accuracy=config.schedule.target_accuracy)
+  return loop.run(schedule, process=build_process(config, data, model),
+                  planner=build_planner(config, data),
+                  evaluate=centralized.build_evaluator(model, test_x=data.test_x,
+                                                       test_y=data.test_y),
+                  paths=paths, out=out)

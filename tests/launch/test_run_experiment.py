@@ -1,0 +1,152 @@
+"""The launch script: flag validation, results files, piping, rerun semantics."""
+
+import json
+import re
+import os
+import signal
+import subprocess
+import sys
+
+from absl import flags
+from absl.testing import flagsaver
+import pandas as pd
+import pytest
+
+from launch import flag_binding
+from launch import run_experiment
+
+FLAGS = flags.FLAGS
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _parse(argv):
+  """Parses `argv` into FLAGS as absl.app would (validators included)."""
+  FLAGS.unparse_flags()
+  FLAGS(['run_experiment', *argv])
+
+
+@pytest.mark.parametrize('argv,flag', [
+    (['--total_rounds=-1'], 'total_rounds'),
+    (['--total_rounds=abc'], 'total_rounds'),
+    (['--clients_per_round=0'], 'clients_per_round'),
+    (['--client_learning_rate=-0.1'], 'client_learning_rate'),
+    (['--server_learning_rate=0'], 'server_learning_rate'),
+    (['--dataset=nosuchdata'], 'dataset'),
+    (['--partition=nosuchsplit'], 'partition'),
+    (['--model=nosuchmodel'], 'model'),
+    (['--client_batch_size=0'], 'client_batch_size'),
+    (['--server_optimizer=nosuchopt'], 'server_optimizer'),
+    (['--partition=dirichlet', '--dirichlet_alpha=-1'], 'dirichlet_alpha'),
+    (['--clients_per_round=1000', '--num_clients=10'], 'clients_per_round'),
+    (['--dataset=emnist', '--partition=iid'], 'partition'),
+    (['--target_accuracy=1.5'], 'target_accuracy'),
+    (['--experiment_name=a/b'], 'experiment_name'),
+])
+def test_bad_flags_are_rejected_naming_the_flag(argv, flag):
+  with flagsaver.flagsaver():
+    with pytest.raises(flags.Error, match=flag):
+      _parse(argv)
+
+
+@pytest.mark.parametrize('argv,flag', [
+    (['--dataset=mnist', '--data_dir=/nonexistent/offline/dir'], 'data_dir'),
+    (['--dataset=femnist_leaf', '--data_dir=/nonexistent/leaf'], 'data_dir'),
+])
+def test_missing_data_fails_before_any_output(tmp_path, capsys, argv, flag):
+  with flagsaver.flagsaver():
+    _parse([f'--root_output_dir={tmp_path}', '--experiment_name=x', *argv])
+    assert run_experiment.main(['run_experiment']) == 2
+  assert flag in capsys.readouterr().err
+  assert not os.path.exists(tmp_path / 'x')
+
+
+def test_defaults_resolve_from_the_dataset():
+  with flagsaver.flagsaver():
+    _parse(['--dataset=femnist_leaf', '--experiment_name=n'])
+    config = flag_binding.config_from_flags()
+  assert (config.data.partition, config.model.model) == ('natural', 'emnist_cnn')
+  with flagsaver.flagsaver():
+    _parse([])
+    config = flag_binding.config_from_flags()
+  assert (config.data.dataset, config.data.partition, config.model.model) == (
+      'digits', 'iid', 'digits_mlp')
+  # Readable, then a hash of the settings (no timestamp: the same command finds its run).
+  assert re.fullmatch(r'digits-fedavg-digits_mlp-iid-[0-9a-f]{8}', config.run.experiment_name)
+
+
+def _launch(args, *, pipe_through_cat=False, timeout=300):
+  command = [sys.executable, '-m', 'launch.run_experiment', *args]
+  if pipe_through_cat:
+    command = ['bash', '-c', ' '.join(f"'{c}'" for c in command) + ' 2>&1 | cat']
+  return subprocess.run(command, cwd=_ROOT, capture_output=True, text=True, timeout=timeout,
+                        env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '3'})
+
+
+def _processes_holding(path) -> list[int]:
+  """Pids of live processes with `path` open (the run's worker keeps worker.log open)."""
+  holders = []
+  for pid in filter(str.isdigit, os.listdir('/proc')):
+    try:
+      fds = os.listdir(f'/proc/{pid}/fd')
+      if any(os.readlink(f'/proc/{pid}/fd/{fd}') == str(path) for fd in fds):
+        holders.append(int(pid))
+    except OSError:
+      continue  # Exited meanwhile, or not ours to inspect.
+  return holders
+
+
+def test_end_to_end_piped_run_writes_results_and_leaves_no_worker(tmp_path):
+  args = [f'--root_output_dir={tmp_path}', '--experiment_name=smoke', '--total_rounds=2',
+          '--num_clients=10', '--clients_per_round=3', f'--cache_dir={tmp_path / "cache"}',
+          '--target_accuracy=0.01']
+  done = _launch(args, pipe_through_cat=True)
+  assert done.returncode == 0, done.stdout[-2000:]
+  assert 'round 2/2' in done.stdout and 'ETA' in done.stdout
+  run_dir = tmp_path / 'smoke'
+  frame = pd.read_csv(run_dir / 'metrics.csv')
+  assert list(frame['round_num']) == [1, 2]
+  assert frame['eval/accuracy'].between(0, 1).all()
+  hparams = json.loads((run_dir / 'hparams.json').read_text())
+  assert hparams['total_rounds'] == 2 and hparams['model'] == 'digits_mlp'
+  summary = json.loads((run_dir / 'summary.json').read_text())
+  assert summary['status'] == 'completed'
+  assert summary['final_accuracy'] == pytest.approx(frame['eval/accuracy'].iloc[-1])
+  assert summary['rounds_to_target'] == 1.0
+  assert _processes_holding(run_dir / 'worker.log') == []  # The run's worker is gone.
+
+  # Same flags again: the finished run is left untouched.
+  mtime = os.path.getmtime(run_dir / 'metrics.csv')
+  again = _launch(args)
+  assert again.returncode == 0 and 'nothing to do' in again.stdout
+  assert os.path.getmtime(run_dir / 'metrics.csv') == mtime
+  # Other settings under the same name: refused, naming the differing flag.
+  clash = _launch([*args, '--seed=9'])
+  assert clash.returncode != 0 and '--seed' in clash.stderr
+  assert os.path.getmtime(run_dir / 'metrics.csv') == mtime
+
+
+def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(tmp_path):
+  flags_ = [f'--root_output_dir={tmp_path}', '--experiment_name=int', '--total_rounds=30',
+            '--num_clients=10', '--clients_per_round=2', '--rounds_per_checkpoint=2',
+            f'--cache_dir={tmp_path / "c"}']
+  run = subprocess.Popen([sys.executable, '-m', 'launch.run_experiment', *flags_], cwd=_ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '3'})
+  for line in run.stdout:
+    if line.startswith('round  3/'):
+      break
+  workers = subprocess.run(['pgrep', '-P', str(run.pid)], capture_output=True,
+                           text=True).stdout.split()
+  run.send_signal(signal.SIGINT)
+  _, err = run.communicate(timeout=60)
+  assert run.returncode == 130 and 'resume' in err
+  summary = json.loads((tmp_path / 'int' / 'summary.json').read_text())
+  assert summary['status'] == 'interrupted' and summary['rounds_completed'] >= 3
+  for pid in workers:  # Stopped and reaped by the driver itself.
+    assert not os.path.exists(f'/proc/{pid}')
+
+  resumed = _launch(flags_)
+  assert resumed.returncode == 0
+  assert 'from the checkpoint of round' in resumed.stdout
+  assert list(pd.read_csv(tmp_path / 'int' / 'metrics.csv')['round_num']) == list(range(1, 31))
+  assert json.loads((tmp_path / 'int' / 'summary.json').read_text())['status'] == 'completed'

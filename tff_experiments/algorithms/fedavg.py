@@ -1,0 +1,51 @@
+"""FedAvg (McMahan et al. 2017) from its parts: broadcast, `local_sgd`, aggregator, optimizer.
+
+Algorithms that differ only in the client update or the aggregation are this builder with other
+`local_sgd` options or another aggregator stack, not copies of it.
+"""
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_federated as tff
+
+from tff_experiments.algorithms import server_optimizers
+from tff_experiments.clients import client_work
+from tff_experiments.clients import local_update
+from tff_experiments.models import model as model_lib
+
+
+def initial_weights_computation(model: model_lib.Model) -> tff.Computation:
+  """A computation returning the model's (seeded) initial `ModelWeights`."""
+
+  @tff.tensorflow.computation
+  def initial_weights():
+    trainable, non_trainable = model.initial_weights
+    return tff.learning.models.ModelWeights(
+        tuple(tf.convert_to_tensor(w) for w in trainable),
+        tuple(tf.convert_to_tensor(w) for w in non_trainable))
+
+  return initial_weights
+
+
+def compose(model: model_lib.Model, *, update_fn, config,
+            aggregator: tff.aggregators.WeightedAggregationFactory
+            ) -> tff.learning.templates.LearningProcess:
+  """Distributor + client work of `update_fn` + aggregator + server optimizer finalizer."""
+  weights_type = model.weights_type()
+  return tff.learning.templates.compose_learning_process(
+      initial_weights_computation(model),
+      tff.learning.templates.build_broadcast_process(weights_type),
+      client_work.build_client_work(model, update_fn=update_fn),
+      aggregator.create(weights_type.trainable, tff.TensorType(np.float32)),
+      tff.learning.templates.build_apply_optimizer_finalizer(
+          server_optimizers.build(config.server), weights_type),
+  )
+
+
+def build(*, model: model_lib.Model, config,
+          aggregator: tff.aggregators.WeightedAggregationFactory
+          ) -> tff.learning.templates.LearningProcess:
+  """FedAvg: plain local SGD, the aggregator stack's average of deltas, server optimizer."""
+  update_fn = local_update.local_sgd(model, learning_rate=config.client.learning_rate,
+                                     weighting=config.client.weighting)
+  return compose(model, update_fn=update_fn, config=config, aggregator=aggregator)

@@ -1,0 +1,93 @@
+"""Client inputs built inside the TFF runtime from small tasks, so a round ships no pixels.
+
+A round's cohort travels as `ClientTask`s (client id, shuffle seed, step cap) made by the round
+plan. The dataset computation looks the client up in a file-backed `ClientData`, shuffles with
+the task's seed (a fresh order each epoch, as in McMahan et al.), repeats for the local epochs,
+batches, and caps the steps. The client's dataset size travels beside its batches as a lazy
+one-element sequence (read only by a weighting that asks for it).
+"""
+
+import collections
+from typing import Optional
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_federated as tff
+
+# Shuffle buffer: larger than any client of the supported datasets, so shuffles are uniform.
+_SHUFFLE_BUFFER = 10_000
+# "No cap" in a task's max_steps (Dataset.take(-1) takes everything).
+NO_STEP_CAP = -1
+TASK_TYPE = tff.types.tensorflow_to_type(collections.OrderedDict(
+    client_id=tf.TensorSpec([], tf.string), shuffle_seed=tf.TensorSpec([], tf.int64),
+    max_steps=tf.TensorSpec([], tf.int64)))
+
+
+def task(client_id: str, *, shuffle_seed: int,
+         max_steps: Optional[int] = None) -> collections.OrderedDict:
+  """One client's task as the dataset computation takes it (max_steps None: uncapped)."""
+  return collections.OrderedDict(
+      client_id=client_id, shuffle_seed=np.int64(shuffle_seed),
+      max_steps=np.int64(NO_STEP_CAP if max_steps is None else max_steps))
+
+
+def client_input(batches: tf.data.Dataset, *, dataset_size: Optional[int] = None
+                 ) -> collections.OrderedDict:
+  """A ClientInput from ready batches (tests, TFF-style callers); size defaults to a count."""
+  if dataset_size is None:
+    sizes = batches.map(lambda b: tf.shape(b['y'], out_type=tf.int64)[0])
+  else:
+    sizes = tf.data.Dataset.from_tensors(tf.constant(dataset_size, tf.int64))
+  return collections.OrderedDict(batches=batches, dataset_size=sizes)
+
+
+def client_input_type(element_spec) -> tff.types.Type:
+  """TFF type of ClientInput: batches of `element_spec` and a sequence of int64 sizes."""
+  return tff.StructType([
+      ('batches', tff.SequenceType(tff.types.tensorflow_to_type(element_spec))),
+      ('dataset_size', tff.SequenceType(np.int64)),
+  ])
+
+
+def preprocess(dataset: tf.data.Dataset, *, shuffle_seed, epochs: int, batch_size: int,
+               max_steps=NO_STEP_CAP) -> tf.data.Dataset:
+  """Per-epoch seeded shuffle, `epochs` passes, batches (last may be short), <= max_steps."""
+  return (dataset.shuffle(_SHUFFLE_BUFFER, seed=shuffle_seed, reshuffle_each_iteration=True)
+          .repeat(epochs)
+          .batch(batch_size)
+          .take(max_steps))
+
+
+def build_dataset_computation(client_data: tff.simulation.datasets.ClientData, *,
+                              epochs: int, batch_size: int) -> tff.Computation:
+  """A `tff.tensorflow.computation` mapping a `ClientTask` to the client's ClientInput."""
+
+  @tff.tensorflow.computation(TASK_TYPE)
+  def input_from_task(client_task):
+    examples = client_data.serializable_dataset_fn(client_task['client_id'])
+    batches = preprocess(examples, shuffle_seed=client_task['shuffle_seed'], epochs=epochs,
+                         batch_size=batch_size, max_steps=client_task['max_steps'])
+    # One element: the count of examples (lazy; nothing is read unless it is iterated).
+    size = examples.map(lambda e: tf.constant(1, tf.int64)).batch(2**31 - 1).map(tf.reduce_sum)
+    return collections.OrderedDict(batches=batches, dataset_size=size)
+
+  return input_from_task
+
+
+def compose_with_tasks(input_computation: tff.Computation,
+                       process: tff.learning.templates.LearningProcess
+                       ) -> tff.learning.templates.LearningProcess:
+  """A learning process taking ClientTasks at clients: each is mapped to its input first.
+
+  TFF's `compose_dataset_computation_with_learning_process` needs a single sequence; ours
+  maps to the ClientInput structure and otherwise does the same.
+  """
+  state_type = process.initialize.type_signature.result
+
+  @tff.federated_computation(state_type, tff.FederatedType(TASK_TYPE, tff.CLIENTS))
+  def next_fn(state, tasks):
+    return process.next(state, tff.federated_map(input_computation, tasks))
+
+  return tff.learning.templates.LearningProcess(
+      process.initialize, next_fn, process.get_model_weights, process.set_model_weights,
+      get_hparams_fn=process.get_hparams, set_hparams_fn=process.set_hparams)

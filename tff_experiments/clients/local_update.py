@@ -1,0 +1,92 @@
+"""The client update of FedAvg-style algorithms: `local_sgd`, parametrized, never copied.
+
+Options cover the algorithms that differ only in the client: a regularizer added to the local
+loss (FedProx's proximal term), the aggregation weight's definition (`WEIGHTINGS`), and whether
+the delta is divided by the local steps (FedNova's normalized update). Step caps arrive with
+the client's data (`client_data`: TFF has no per-client argument for them).
+"""
+
+import collections
+from typing import Callable, Optional
+
+import tensorflow as tf
+
+from tff_experiments.clients import batch_stats
+from tff_experiments.core import registry
+from tff_experiments.models import model as model_lib
+
+# regularizer(trainable variables, initial trainable values) -> scalar added to the batch loss.
+Regularizer = Callable[[list, tuple], tf.Tensor]
+
+# name -> fn(stats, dataset_size_fn) -> float32 aggregation weight of one client's update.
+# `dataset_size_fn()` counts the client's examples (a second read of its data: called lazily).
+WEIGHTINGS = registry.Registry('client weighting', flag='client_weighting', entries={
+    'num_examples': lambda stats, size_fn: tf.cast(stats['num_examples'], tf.float32),
+    'dataset_size': lambda stats, size_fn: tf.cast(size_fn(), tf.float32),
+    'uniform': lambda stats, size_fn: tf.constant(1.0),
+})
+
+
+def proximal_term(mu: float) -> Regularizer:
+  """FedProx (Li et al. 2020): mu/2 * ||w - w_global||^2 over the trainable weights."""
+  def regularizer(trainable, initial_trainable):
+    return 0.5 * mu * tf.add_n([tf.reduce_sum(tf.square(w - w0))
+                                for w, w0 in zip(trainable, initial_trainable)])
+  return regularizer
+
+
+def local_sgd(model: model_lib.Model, *, learning_rate: float,
+              regularizer: Optional[Regularizer] = None, weighting: str = 'num_examples',
+              normalize_by_steps: bool = False):
+  """Returns `update(initial_weights, client_input) -> (update, weight, stats)` for one client.
+
+  Call it while tracing a TF graph (a `tff.tensorflow.computation`): it builds the model's
+  variables there, sets them to `initial_weights` and takes one SGD step per batch of
+  `client_input['batches']`, in place. `update` is `initial - final` trainable weights (a
+  pseudo-gradient: server SGD at learning rate 1 gives plain FedAvg), divided by the number of
+  local steps when `normalize_by_steps`. `weight` follows `weighting` (a `WEIGHTINGS` name) and
+  is 0 when the update is not finite, so a diverged client drops out of the average. `stats`
+  holds the `batch_stats` sums plus `num_clients` (1) and `nonfinite_clients` (0 or 1).
+  """
+  weight_fn = WEIGHTINGS.get(weighting)
+
+  def update(initial_weights, client_input):
+    keras_model = model.keras()
+    loss_fn = model_lib.loss_fn()
+    trainable = keras_model.trainable_variables
+    variables = (trainable, keras_model.non_trainable_variables)
+
+    @tf.function
+    def train():
+      for variable, value in zip(tf.nest.flatten(variables), tf.nest.flatten(initial_weights)):
+        variable.assign(value)
+
+      def sgd_step(stats, batch):
+        with tf.GradientTape() as tape:
+          logits = keras_model(batch['x'], training=True)
+          loss = loss_fn(batch['y'], logits)
+          objective = loss
+          if regularizer is not None:
+            objective += regularizer(trainable, initial_weights.trainable)
+        for variable, grad in zip(trainable, tape.gradient(objective, trainable)):
+          variable.assign_sub(learning_rate * grad)
+        return batch_stats.accumulate(stats, labels=batch['y'], logits=logits, mean_loss=loss)
+
+      stats = client_input['batches'].reduce(batch_stats.zeros(), sgd_step)
+      delta = tuple(w - v for w, v in zip(initial_weights.trainable, trainable))
+      if normalize_by_steps:
+        steps = tf.cast(tf.maximum(stats['num_steps'], 1), tf.float32)
+        delta = tuple(d / steps for d in delta)
+      finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(d)) for d in delta])
+      delta = tuple(tf.where(finite, d, tf.zeros_like(d)) for d in delta)
+      size_fn = lambda: client_input['dataset_size'].reduce(tf.constant(0, tf.int64),
+                                                            lambda total, n: total + n)
+      weight = tf.where(finite, weight_fn(stats, size_fn), 0.0)
+      stats = collections.OrderedDict(
+          **stats, num_clients=tf.constant(1, tf.int64),
+          nonfinite_clients=tf.cast(tf.logical_not(finite), tf.int64))
+      return delta, weight, stats
+
+    return train()
+
+  return update

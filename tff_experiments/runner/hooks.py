@@ -1,0 +1,70 @@
+"""Per-round extension points of the loop: extra CSV columns, and reasons to stop a run.
+
+A hook sees each round's plan and metrics row, adds columns (a privacy ledger's epsilon, say)
+and may end the run with a status (`diverged`, `budget_exhausted`, ...). On resume the loop
+replays the plans of the rounds already done, so stateful hooks continue exactly.
+"""
+
+import dataclasses
+import math
+from typing import Any, Mapping, Optional
+
+from tff_experiments.runner import round_plan
+
+
+@dataclasses.dataclass(frozen=True)
+class Stop:
+  """Ends the run after (or instead of) a round, with `status` in summary.json."""
+  status: str
+  message: str
+
+
+class RoundHook:
+  """Base hook: does nothing. Override what you need."""
+
+  def replay(self, plan: round_plan.RoundPlan) -> None:
+    """A round done before a resume (rebuild state from it)."""
+
+  def before_round(self, plan: round_plan.RoundPlan) -> Optional[Stop]:
+    """A reason not to run this round (the run ends before it), or None."""
+    del plan
+    return None
+
+  def after_round(self, plan: round_plan.RoundPlan, row: Mapping[str, Any]) -> dict[str, Any]:
+    """Extra columns for this round's row."""
+    del plan, row
+    return {}
+
+  def stop_after(self, plan: round_plan.RoundPlan, row: Mapping[str, Any]) -> Optional[Stop]:
+    """A reason to end the run after this round (its row is kept), or None."""
+    del plan, row
+    return None
+
+
+class PlanColumns(RoundHook):
+  """Records how many clients were sampled, reported and dropped."""
+
+  def after_round(self, plan, row):
+    return plan.metrics()
+
+
+class Divergence(RoundHook):
+  """Stops with `diverged` when every reporting client's update was non-finite."""
+
+  def stop_after(self, plan, row):
+    reporting = row.get('train/num_clients')
+    nonfinite = row.get('train/nonfinite_clients')
+    if reporting and nonfinite == reporting:
+      return Stop('diverged', f'round {plan.round_num}: every client update was non-finite '
+                  '(NaN/inf); the model diverged. Lower --client_learning_rate or '
+                  '--server_learning_rate.')
+    eval_loss = row.get('eval/loss')
+    if isinstance(eval_loss, float) and math.isnan(eval_loss):
+      return Stop('diverged', f'round {plan.round_num}: the test loss is NaN; the model '
+                  'diverged. Lower --client_learning_rate or --server_learning_rate.')
+    return None
+
+
+def default_hooks() -> list[RoundHook]:
+  """Hooks every run has."""
+  return [PlanColumns(), Divergence()]

@@ -1,0 +1,109 @@
+"""What a round does, decided before it runs: cohort, who reports, step caps, seeds.
+
+A `RoundPlanner` asks a sampler (`SAMPLERS`, `--client_sampling`) for the cohort, then applies
+adjustments in order (each a seeded function of the plan: stragglers' step caps, drop-outs).
+Everything is a function of (seed, round), so a resumed run replans exactly the same rounds.
+A plan whose every client dropped is skipped: the runner records it and leaves the model as is.
+"""
+
+import dataclasses
+from typing import Callable, Mapping, Optional, Sequence
+
+import numpy as np
+import tensorflow_federated as tff
+
+from tff_experiments.clients import client_data
+from tff_experiments.core import registry
+from tff_experiments.core import seeds
+
+# sampler(client_ids, *, seed, clients_per_round) -> (round_num -> cohort ids)
+Sampler = Callable[..., Callable[[int], list[str]]]
+
+
+def _uniform(client_ids: Sequence[str], *, seed: int, clients_per_round: int
+             ) -> Callable[[int], list[str]]:
+  """`clients_per_round` distinct clients, uniformly (TFF's seeded sampler, a function of
+  (seed, round)); the seed is a Python int, or TFF's sampler silently goes unseeded."""
+  sample = tff.simulation.build_uniform_sampling_fn(
+      list(client_ids), replace=False, random_seed=seeds.check_seed(seed))
+  return lambda round_num: list(sample(round_num, clients_per_round))
+
+
+SAMPLERS: registry.Registry[Sampler] = registry.Registry(
+    'client sampler', flag='client_sampling', entries={'uniform': _uniform})
+
+
+@dataclasses.dataclass(frozen=True)
+class RoundPlan:
+  """One round: the sampled cohort, reporting clients with their step caps, and drop-outs."""
+  round_num: int
+  sampled: tuple[str, ...]
+  step_caps: Mapping[str, Optional[int]]  # reporting client -> cap (None: uncapped)
+  shuffle_seeds: Mapping[str, int]
+
+  @property
+  def reporting(self) -> tuple[str, ...]:
+    return tuple(c for c in self.sampled if c in self.step_caps)
+
+  @property
+  def dropped(self) -> tuple[str, ...]:
+    return tuple(c for c in self.sampled if c not in self.step_caps)
+
+  @property
+  def skipped(self) -> bool:
+    """No client reports: the round runs no computation and leaves the model unchanged."""
+    return not self.reporting
+
+  def tasks(self) -> list:
+    """The reporting clients' `client_data` tasks, in cohort order."""
+    return [client_data.task(c, shuffle_seed=self.shuffle_seeds[c], max_steps=self.step_caps[c])
+            for c in self.reporting]
+
+  def drop(self, client_ids) -> 'RoundPlan':
+    """The plan without `client_ids` reporting."""
+    gone = set(client_ids)
+    return dataclasses.replace(
+        self, step_caps={c: s for c, s in self.step_caps.items() if c not in gone})
+
+  def cap_steps(self, caps: Mapping[str, int]) -> 'RoundPlan':
+    """The plan with each client in `caps` limited to at most that many local steps."""
+    merged = dict(self.step_caps)
+    for client, cap in caps.items():
+      if client in merged:
+        merged[client] = cap if merged[client] is None else min(cap, merged[client])
+    return dataclasses.replace(self, step_caps=merged)
+
+  def metrics(self) -> dict[str, int]:
+    """Columns recorded for every round."""
+    return {'plan/clients_sampled': len(self.sampled),
+            'plan/clients_reporting': len(self.reporting),
+            'plan/clients_dropped': len(self.dropped)}
+
+
+# adjustment(plan, rng) -> plan; rng is seeded from (seed, round, the adjustment's purpose).
+Adjustment = Callable[[RoundPlan, np.random.Generator], RoundPlan]
+
+
+class RoundPlanner:
+  """Plans rounds from a sampler, a global step cap and named seeded adjustments."""
+
+  def __init__(self, client_ids: Sequence[str], *, seed: int, clients_per_round: int,
+               sampler: str = 'uniform', max_steps: Optional[int] = None,
+               adjustments: Sequence[tuple[str, Adjustment]] = ()):
+    self._seed = seeds.check_seed(seed)
+    self._sample = SAMPLERS.get(sampler)(client_ids, seed=self._seed,
+                                         clients_per_round=clients_per_round)
+    self._max_steps = max_steps
+    self._adjustments = tuple(adjustments)
+
+  def plan(self, round_num: int) -> RoundPlan:
+    """The plan of `round_num` (the same every time it is asked)."""
+    cohort = tuple(self._sample(round_num))
+    plan = RoundPlan(
+        round_num=round_num, sampled=cohort,
+        step_caps={c: self._max_steps for c in cohort},
+        shuffle_seeds={c: seeds.derive(self._seed, purpose='shuffle', round_num=round_num,
+                                       client=c) for c in cohort})
+    for purpose, adjust in self._adjustments:
+      plan = adjust(plan, seeds.generator(self._seed, purpose=purpose, round_num=round_num))
+    return plan

@@ -1,0 +1,235 @@
+"""Every setting of an experiment, in sections; each field is its flag (see `core.config`).
+
+Adding a flag = adding one field here (with its help and checks); `launch.run_experiment`
+binds all fields to absl flags generically, `hparams.json` records the active ones, and the
+components read their section (`config.client.learning_rate` is `--client_learning_rate`).
+"""
+
+import dataclasses
+import os
+from typing import ClassVar, Optional
+
+from tff_experiments.aggregators import layers
+from tff_experiments.algorithms import registry as algorithms
+from tff_experiments.algorithms import server_optimizers
+from tff_experiments.clients import federated_data
+from tff_experiments.clients import local_update
+from tff_experiments.core import config
+from tff_experiments.core import seeds
+from tff_experiments.models import architectures
+from tff_experiments.runner import round_plan
+
+setting = config.setting
+_POSITIVE = (lambda v: v > 0, 'must be > 0')
+_AT_LEAST_1 = (lambda v: v >= 1, 'must be >= 1')
+_SEED_RANGE = (lambda v: 0 <= v <= seeds.MAX_SEED, f'must be in [0, {seeds.MAX_SEED}]')
+_NAME = (lambda v: bool(v.strip()) and os.sep not in v and v not in ('.', '..'),
+         'must be a non-empty directory name without path separators (not . or ..)')
+
+
+def _natural(flat) -> bool:
+  return federated_data.DATASETS.get(flat['dataset']).natural_split
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSettings(config.Section):
+  """Where the run lives, and the seed of everything random except the client split."""
+  experiment_name: Optional[str] = setting(
+      None, location=True, checks=[_NAME],
+      help='Run directory name under --root_output_dir. Default: readable from the dataset, '
+           'algorithm, model, partition and non-default flags, plus a hash of all settings, so '
+           'the same command resumes (or skips) its run instead of starting a new one.')
+  root_output_dir: str = setting('results', location=True,
+                                 help='Where run directories are created.')
+  seed: int = setting(
+      0, checks=[_SEED_RANGE],
+      help='Seed of model init, cohort sampling, shuffles and every random layer; each stream '
+           'is derived from (seed, round, client, purpose). The client split has --split_seed.')
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSettings(config.Section):
+  """The federated dataset and its client split."""
+  dataset: str = setting('digits', choices=federated_data.DATASETS.names,
+                         help='Dataset; digits is embedded (scikit-learn) and needs no download.')
+  data_dir: Optional[str] = setting(
+      None, location=True, path=True,
+      help='Directory of the raw data (mnist: IDX .gz files; emnist: TFF sqlite cache; '
+           'femnist_leaf: LEAF train/ and test/). Missing mnist/emnist files are downloaded '
+           'into it when online.')
+  cache_dir: str = setting(os.path.join('~', '.cache', 'tff_experiments'), location=True,
+                           path=True,
+                           help='Where per-client data files are cached.')
+  only_digits: bool = setting(False, active=_natural,
+                              help='emnist/femnist_leaf: keep the 10 digit classes only.')
+  partition: Optional[str] = setting(
+      None, resolve=lambda f: federated_data.NATURAL if _natural(f) else 'iid',
+      help='Client split: iid | shards (McMahan et al. 2017 pathological non-IID, 2 '
+           'label-sorted shards per client) | dirichlet (label skew, --dirichlet_alpha) | '
+           'natural (per-writer; emnist, femnist_leaf). Default: natural for natural datasets, '
+           'else iid.')
+  num_clients: int = setting(100, checks=[_AT_LEAST_1], active=lambda f: not _natural(f),
+                             help='Clients to split a centralized dataset into.')
+  dirichlet_alpha: float = setting(0.5, checks=[_POSITIVE],
+                                   active=lambda f: f['partition'] == 'dirichlet',
+                                   help='Concentration of the dirichlet partition (> 0).')
+  split_seed: int = setting(
+      0, checks=[_SEED_RANGE], active=lambda f: not _natural(f),
+      help='Seed of the client split (fixed default 0), apart from --seed so that repetitions '
+           'over --seed train on one split.')
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSettings(config.Section):
+  """The model architecture."""
+  model: Optional[str] = setting(
+      None, choices=architectures.ARCHITECTURES.names,
+      resolve=lambda f: federated_data.DATASETS.get(f['dataset']).default_model,
+      help="Model; default: the dataset's own (digits_mlp, mnist_2nn, emnist_cnn).")
+  mlp_hidden_units: Optional[tuple[int, ...]] = setting(
+      None, checks=[(lambda v: len(v) >= 1 and min(v) >= 1, 'must be widths >= 1')],
+      active=lambda f: architectures.is_mlp(f['model']),
+      resolve=lambda f: architectures.ARCHITECTURES.get(f['model']).hidden_units,
+      help='MLP models (mnist_2nn, digits_mlp): hidden layer widths, comma-separated. '
+           "Default: the model's own (200,200 for McMahan's 2NN; 32 for digits_mlp).")
+
+
+@dataclasses.dataclass(frozen=True)
+class AlgorithmSettings(config.Section):
+  """The federated algorithm (a TFF learning process)."""
+  algorithm: str = setting('fedavg', choices=algorithms.ALGORITHMS.names,
+                           help='Learning algorithm.')
+
+
+@dataclasses.dataclass(frozen=True)
+class ClientSettings(config.Section):
+  """The client update (`--client_*`)."""
+  flag_prefix: ClassVar[str] = 'client_'
+  epochs_per_round: int = setting(1, checks=[_AT_LEAST_1], help='Local epochs E.')
+  batch_size: int = setting(10, checks=[_AT_LEAST_1], help='Local batch size B.')
+  learning_rate: float = setting(0.1, checks=[_POSITIVE], help='Client SGD learning rate.')
+  max_steps: Optional[int] = setting(
+      None, checks=[_AT_LEAST_1],
+      help='Cap on local SGD steps per client and round (default: E full epochs).')
+  weighting: str = setting(
+      'num_examples', choices=local_update.WEIGHTINGS.names,
+      help='Aggregation weight of a client update: num_examples (examples processed, '
+           "McMahan's n_k) | dataset_size (the client's examples, however many it processed) | "
+           'uniform (1 per client).')
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerSettings(config.Section):
+  """The server optimizer applied to the aggregated update (`--server_*`)."""
+  flag_prefix: ClassVar[str] = 'server_'
+  optimizer: str = setting('sgd', choices=server_optimizers.SERVER_OPTIMIZERS.names,
+                           help='Server optimizer applied to the averaged update (sgd at lr 1 = '
+                                'FedAvg).')
+  learning_rate: float = setting(1.0, checks=[_POSITIVE], help='Server learning rate.')
+  momentum: float = setting(0.9, checks=[(lambda v: 0 <= v < 1, 'must be in [0, 1)')],
+                            active=lambda f: f['server_optimizer'] == 'sgdm',
+                            help='Momentum of --server_optimizer=sgdm.')
+
+
+@dataclasses.dataclass(frozen=True)
+class AggregationSettings(config.Section):
+  """The aggregator stack (see `aggregators.layers`): update layers, the mean, sum layers."""
+  aggregator: str = setting('mean', choices=layers.mean_names,
+                            help='How client updates are averaged: mean (weighted by '
+                                 '--client_weighting) | unweighted_mean.')
+  zeroing_norm: Optional[float] = setting(
+      None, checks=[_POSITIVE],
+      help='Drop (zero) a client update whose L2 norm exceeds this (default: off).')
+  clip_norm: Optional[float] = setting(
+      None, checks=[_POSITIVE],
+      help='Scale each client update down to this L2 norm before averaging (default: off).')
+
+
+@dataclasses.dataclass(frozen=True)
+class ScheduleSettings(config.Section):
+  """Rounds, cohorts, evaluation and checkpoints."""
+  total_rounds: int = setting(100, checks=[_AT_LEAST_1], help='Training rounds.')
+  clients_per_round: int = setting(10, checks=[_AT_LEAST_1], help='Clients sampled per round.')
+  client_sampling: str = setting(
+      'uniform', choices=round_plan.SAMPLERS.names,
+      help='How a round\'s cohort is drawn: uniform (clients_per_round distinct clients).')
+  rounds_per_eval: int = setting(1, checks=[_AT_LEAST_1],
+                                 help='Evaluate on the test set every N rounds (and last).')
+  rounds_per_checkpoint: int = setting(10, checks=[_AT_LEAST_1],
+                                       help='Checkpoint every N rounds (and last).')
+  target_accuracy: Optional[float] = setting(
+      None, checks=[(lambda v: 0 < v <= 1, 'must be in (0, 1]')],
+      help='Test accuracy whose first (interpolated) round summary.json reports.')
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+  """Every setting of a run, fully resolved and validated (hparams.json is its active part)."""
+  run: RunSettings
+  data: DataSettings
+  model: ModelSettings
+  algorithm: AlgorithmSettings
+  client: ClientSettings
+  server: ServerSettings
+  aggregation: AggregationSettings
+  schedule: ScheduleSettings
+
+
+CROSS_CHECKS = (
+    config.CrossCheck(
+        ('dataset', 'partition'),
+        lambda f: (f['partition'] is None or f['dataset'] not in federated_data.DATASETS
+                   or f['partition'] in federated_data.partition_choices(f['dataset'])),
+        '--partition does not fit --dataset: natural-split datasets (emnist, femnist_leaf) '
+        'take --partition=natural, the others one of iid, shards, dirichlet'),
+    config.CrossCheck(
+        ('clients_per_round', 'num_clients', 'dataset'),
+        lambda f: (f['dataset'] not in federated_data.DATASETS or _natural(f)
+                   or f['clients_per_round'] <= f['num_clients']),
+        '--clients_per_round must be <= --num_clients'),
+)
+
+
+# Settings that head the default run name, in this order.
+_NAME_FLAGS = ('dataset', 'algorithm', 'model', 'partition')
+_MAX_NAME_LENGTH = 180
+
+
+def _name_value(value) -> str:
+  if isinstance(value, (tuple, list)):
+    return ','.join(_name_value(v) for v in value)
+  if isinstance(value, float):
+    return f'{value:g}'
+  return str(value).replace(os.sep, '_')
+
+
+def default_run_name(experiment: ExperimentConfig) -> str:
+  """Readable and stable: dataset-algorithm-model-partition, then the settings that differ from
+  what those four alone would give, then a hash of every active setting (no timestamp, so the
+  same command finds its own run again)."""
+  values = config.flat(experiment)
+  baseline = config.flat(from_flat({'experiment_name': 'baseline',
+                                   **{f: values[f] for f in _NAME_FLAGS}}))
+  head = [_name_value(values[f]) for f in _NAME_FLAGS]
+  changed = [f'{f}={_name_value(v)}' for f, v in config.identity(experiment).items()
+             if f not in _NAME_FLAGS and config.normalized(v) != config.normalized(baseline[f])]
+  tail = config.short_hash(experiment)
+  name = '-'.join(head + changed)
+  return f'{name[:_MAX_NAME_LENGTH - len(tail) - 1]}-{tail}'
+
+
+def from_flat(values: dict) -> ExperimentConfig:
+  """The resolved, validated config of flag-name -> value (missing: defaults); ConfigError.
+
+  Without --experiment_name the run is named by `default_run_name`.
+  """
+  experiment = config.resolve(ExperimentConfig, CROSS_CHECKS, values)
+  if experiment.run.experiment_name is None:
+    experiment = dataclasses.replace(experiment, run=dataclasses.replace(
+        experiment.run, experiment_name=default_run_name(experiment)))
+  return experiment
+
+
+def fields() -> list[config.Field]:
+  """Every setting (one per flag)."""
+  return config.fields(ExperimentConfig)
