@@ -47,17 +47,19 @@ import tensorflow as tf
 import tensorflow_federated as tff
 
 from bench import common
-from tff_experiments import client_data
-from tff_experiments import config as config_lib
-from tff_experiments import evaluation
 from tff_experiments import experiment
-from tff_experiments import models
-from tff_experiments import runtime
+from tff_experiments import settings as settings_lib
+from tff_experiments.core import seeds
+from tff_experiments.evaluation import centralized
+from tff_experiments.models import architectures
+from tff_experiments.models import model as models
+from tff_experiments.runner import round_plan
+from tff_experiments.runtime import local_worker
 
 _WAY_NAMES = ('floor', 'tff', 'keras')
 
 _MODELS = flags.DEFINE_list('models', ['mnist_2nn', 'mnist_cnn'],
-                            'Models to time, from tff_experiments.models.MODELS.')
+                            'Models to time, from tff_experiments.models.architectures.ARCHITECTURES.')
 _WAYS = flags.DEFINE_list('ways', list(_WAY_NAMES),
                           'Ways to run: floor (plain TF loop), tff (this package), keras '
                           '(model.fit).')
@@ -130,21 +132,19 @@ class Timing:
   accuracy: float = float('nan')  # Test accuracy after all rounds.
 
 
-def experiment_config(model: str, settings: Settings) -> config_lib.ExperimentConfig:
+def experiment_config(model: str, settings: Settings) -> settings_lib.ExperimentConfig:
   """The config `launch.run_experiment` would build for this round (its flag defaults else)."""
   mnist = common.MCMAHAN_MNIST
-  return config_lib.ExperimentConfig(
+  return settings_lib.from_flat(dict(
       experiment_name='bench_round_time', root_output_dir=common.OUT_DIR,
       dataset=mnist['dataset'], data_dir=mnist['data_dir'], cache_dir=common.CACHE_DIR,
-      only_digits=False, partition='iid', num_clients=mnist['num_clients'],
-      dirichlet_alpha=0.5, model=model, algorithm='fedavg', aggregator='mean',
+      partition='iid', num_clients=mnist['num_clients'], model=model,
       clients_per_round=settings.cohort_size, client_epochs_per_round=_EPOCHS,
       client_batch_size=mnist['client_batch_size'],
       client_learning_rate=mnist['client_learning_rate'],
       server_optimizer=mnist['server_optimizer'],
-      server_learning_rate=mnist['server_learning_rate'], server_momentum=0.9,
-      total_rounds=settings.warmup_rounds + settings.rounds, rounds_per_eval=1,
-      rounds_per_checkpoint=10, target_accuracy=None, seed=mnist['seed'])
+      server_learning_rate=mnist['server_learning_rate'],
+      total_rounds=settings.warmup_rounds + settings.rounds, seed=mnist['seed']))
 
 
 def read_clients(train: tff.simulation.datasets.ClientData,
@@ -184,15 +184,18 @@ class PackageProcess:
   """(a) This package's learning process over client keys, run in its private worker."""
   name = 'tff-experiments'
 
-  def __init__(self, config: config_lib.ExperimentConfig, data, cohort: Sequence[str]):
-    self._process = experiment.build_process(config, data)
+  def __init__(self, config: settings_lib.ExperimentConfig, data, cohort: Sequence[str]):
+    self._process = experiment.build_process(config, data, experiment.build_model(config, data))
     self._state = self._process.initialize()
-    self._cohort, self._seed = list(cohort), config.seed
+    self._cohort, self._seed = tuple(cohort), config.run.seed
 
   def run_round(self, round_num: int) -> None:
-    """One `process.next` on the fixed cohort's keys (shuffle seeds vary with the round)."""
-    keys = client_data.client_keys(self._cohort, seed=self._seed, round_num=round_num)
-    self._state = self._process.next(self._state, keys).state
+    """One `process.next` on the fixed cohort's tasks (shuffle seeds vary with the round)."""
+    plan = round_plan.RoundPlan(
+        round_num=round_num, sampled=self._cohort, step_caps={c: None for c in self._cohort},
+        shuffle_seeds={c: seeds.derive(self._seed, purpose='shuffle', round_num=round_num,
+                                       client=c) for c in self._cohort})
+    self._state = self._process.next(self._state, plan.tasks()).state
 
   def weights(self) -> tff.learning.models.ModelWeights:
     return self._process.get_model_weights(self._state)
@@ -343,10 +346,10 @@ def time_model(model: str, settings: Settings, tf_threads: int) -> list[Timing]:
   """
   config = experiment_config(model, settings)
   data = experiment.load_data(config)
-  cohort = sorted(data.train.client_ids)[:config.clients_per_round]
+  cohort = sorted(data.train.client_ids)[:config.schedule.clients_per_round]
   clients = read_clients(data.train, cohort)
-  evaluate = evaluation.build_evaluator(model, test_x=data.test_x, test_y=data.test_y,
-                                        num_classes=data.num_classes)
+  evaluate = centralized.build_evaluator(experiment.build_model(config, data),
+                                         test_x=data.test_x, test_y=data.test_y)
   initial = evaluate(as_model_weights(build_keras(model, data).get_weights()))['accuracy']
   print(f'{model}: cohort {cohort[0]}..{cohort[-1]} ({sum(len(c.y) for c in clients)} '
         f'examples), TF threads {tf_threads or "default"}; initial test acc {initial:.4f}',
@@ -355,12 +358,16 @@ def time_model(model: str, settings: Settings, tf_threads: int) -> list[Timing]:
       'floor': lambda: PlainLoop(model, data, clients),
       'tff': lambda: PackageProcess(config, data, cohort),
       'keras': lambda: KerasFit(model, data, clients)}
-  ways, timings = [], []
-  for name in settings.ways:
+  # The package's way is built first: tracing its client computation builds Keras models in
+  # TF graphs, and Keras then swaps its layer classes to their v1 bases, which breaks eager
+  # Keras models made before (the floor's and fit's).
+  built = {}
+  for name in sorted(settings.ways, key=lambda n: n != 'tff'):
     began = time.perf_counter()
-    ways.append(makers[name]())
-    timings.append(Timing(model=model, way=ways[-1].name,
-                          setup_s=time.perf_counter() - began))
+    built[name] = (makers[name](), time.perf_counter() - began)
+  ways = [built[name][0] for name in settings.ways]
+  timings = [Timing(model=model, way=built[name][0].name, setup_s=built[name][1])
+             for name in settings.ways]
   rounds = run_interleaved(ways, timings, settings)
   for way, timing in zip(ways, timings):
     timing.accuracy = evaluate(way.weights())['accuracy']
@@ -377,7 +384,7 @@ def _time_model_here(model: str, settings: Settings, tf_threads: int) -> list[Ti
     tf.config.threading.set_intra_op_parallelism_threads(tf_threads)
     tf.config.threading.set_inter_op_parallelism_threads(tf_threads)
   log_path = os.path.join(common.ensure_out_dir(), f'round_time_worker_{model}.log')
-  with runtime.local_worker(log_path=log_path):
+  with local_worker.local_worker(log_path=log_path):
     return time_model(model, settings, tf_threads)
 
 
@@ -410,7 +417,7 @@ def table(timings: Sequence[Timing]) -> str:
 def settings_from_flags() -> Settings:
   """The validated flags as Settings (UsageError naming unknown --ways or --models)."""
   unknown = sorted(set(_WAYS.value) - set(_WAY_NAMES))
-  unknown += sorted(set(_MODELS.value) - set(models.MODELS))
+  unknown += sorted(set(_MODELS.value) - set(architectures.ARCHITECTURES.names()))
   if unknown:
     raise app.UsageError(f'unknown --ways/--models values: {unknown}')
   return Settings(ways=tuple(_WAYS.value), rounds=_ROUNDS.value,
@@ -424,7 +431,7 @@ def threads_by_model() -> dict[str, int]:
   threads = {}
   for pair in _TF_THREADS.value:
     model, _, count = pair.partition(':')
-    if model not in models.MODELS or not count.isdigit():
+    if model not in architectures.ARCHITECTURES or not count.isdigit():
       raise app.UsageError(f'--tf_threads: expected model:threads, got {pair!r}')
     threads[model] = int(count)
   return threads
