@@ -14,22 +14,28 @@ from tff_experiments.core import config
 
 
 
+def _help(field: config.Field) -> str:
+  """The field's help, plus its checks (e.g. "must be > 0")."""
+  checks = '; '.join(message for _, message in field.setting.checks)
+  return f'{field.setting.help} ({checks})' if checks else field.setting.help
+
+
 def _define(field: config.Field, flag_values: flags.FlagValues) -> None:
   default, kind = field.default, field.base_type
   if field.is_tuple:
     flags.DEFINE_list(field.flag, None if default is None else [str(v) for v in default],
-                      field.setting.help, flag_values=flag_values)
+                      _help(field), flag_values=flag_values)
   elif field.setting.choices is not None:
-    flags.DEFINE_enum(field.flag, default, list(field.setting.choices()), field.setting.help,
+    flags.DEFINE_enum(field.flag, default, list(field.setting.choices()), _help(field),
                       flag_values=flag_values)
   elif kind is bool:
-    flags.DEFINE_bool(field.flag, default, field.setting.help, flag_values=flag_values)
+    flags.DEFINE_bool(field.flag, default, _help(field), flag_values=flag_values)
   elif kind is int:
-    flags.DEFINE_integer(field.flag, default, field.setting.help, flag_values=flag_values)
+    flags.DEFINE_integer(field.flag, default, _help(field), flag_values=flag_values)
   elif kind is float:
-    flags.DEFINE_float(field.flag, default, field.setting.help, flag_values=flag_values)
+    flags.DEFINE_float(field.flag, default, _help(field), flag_values=flag_values)
   else:
-    flags.DEFINE_string(field.flag, default, field.setting.help, flag_values=flag_values)
+    flags.DEFINE_string(field.flag, default, _help(field), flag_values=flag_values)
 
 
 def _value_validator(field: config.Field):
@@ -52,6 +58,11 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
   for check in settings.CROSS_CHECKS:
     flags.register_multi_flags_validator(list(check.flags), check.predicate,
                                          message=check.message, flag_values=flag_values)
+
+
+def flag_names() -> list[str]:
+  """The flags `define_flags` defines, in settings order."""
+  return [field.flag for field in settings.fields()]
 
 
 def config_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> settings.ExperimentConfig:

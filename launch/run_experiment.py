@@ -29,6 +29,8 @@ from tff_experiments.results import run_dir
 from tff_experiments.runtime import local_worker
 
 flag_binding.define_flags()
+for _name in flag_binding.flag_names():
+  flags.declare_key_flag(_name)  # Listed by --help, as flags of this script.
 flags.DEFINE_bool('overwrite', False,
                   'Replace an existing run directory of the same name (it must be a run of this '
                   'package).')

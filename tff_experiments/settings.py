@@ -139,7 +139,8 @@ class AggregationSettings(config.Section):
                                  '--client_weighting) | unweighted_mean.')
   zeroing_norm: Optional[float] = setting(
       None, checks=[_POSITIVE],
-      help='Drop (zero) a client update whose L2 norm exceeds this (default: off).')
+      help='Replace by zeros a client update whose L2 norm exceeds this (its weight still '
+           'counts, as in TFF\'s zeroing_factory; default: off).')
   clip_norm: Optional[float] = setting(
       None, checks=[_POSITIVE],
       help='Scale each client update down to this L2 norm before averaging (default: off).')

@@ -47,8 +47,9 @@ LAYERS: registry.Registry[Layer] = registry.Registry('aggregator layer', flag='a
     'zeroing': Layer(
         kind='update', position=10,
         enabled=lambda s: s.zeroing_norm is not None,
-        wrap=lambda inner, s: tff.aggregators.zeroing_factory(s.zeroing_norm, inner),
-        help='zero out (drop) a client update whose L2 norm exceeds --zeroing_norm'),
+        wrap=lambda inner, s: tff.aggregators.zeroing_factory(s.zeroing_norm, inner,
+                                                             norm_order=2.0),
+        help='replace by zeros a client update whose L2 norm exceeds --zeroing_norm'),
     'clip': Layer(
         kind='update', position=20,
         enabled=lambda s: s.clip_norm is not None,

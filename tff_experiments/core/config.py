@@ -207,7 +207,12 @@ def differing_flags(config: Any, saved: Mapping[str, Any]) -> list[str]:
   for f in fields(type(config)):
     if f.setting.location or not is_active(f, values):
       continue
-    if normalized(saved.get(f.flag, f.default)) != normalized(values[f.flag]):
+    if f.flag in saved:
+      before = saved[f.flag]
+    else:  # An older run without this setting had its default (resolved, if it resolves).
+      before = (f.setting.resolve(values) if f.default is None and f.setting.resolve
+                else f.default)
+    if normalized(before) != normalized(values[f.flag]):
       differing.append(f.flag)
   return differing
 
