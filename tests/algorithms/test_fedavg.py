@@ -1,12 +1,10 @@
 """FedAvg built from our client update: against a numpy hand computation and TFF's own FedAvg."""
 
-import collections
-
 import numpy as np
 import pytest
-import tensorflow as tf
 import tensorflow_federated as tff
 
+import reference
 from tff_experiments.aggregators import stack
 from tff_experiments.algorithms import fedavg
 from tff_experiments.algorithms import registry as algorithms
@@ -14,33 +12,6 @@ from tff_experiments.clients import client_data
 from tff_experiments.clients import local_update
 from tff_experiments.models import model as models
 
-_NUM_CLASSES = 3
-_SHAPE = (2, 2, 1)
-
-
-def _softmax_regression(input_shape, num_classes):
-  return tf.keras.Sequential([
-      tf.keras.layers.InputLayer(input_shape=input_shape),
-      tf.keras.layers.Flatten(),
-      tf.keras.layers.Dense(num_classes, bias_initializer='random_normal'),
-  ])
-
-
-def _linear_model(seed: int) -> models.Model:
-  """Softmax regression on 4 features: small enough to differentiate by hand."""
-  return models.from_architecture('softmax_regression', _softmax_regression,
-                                  input_shape=_SHAPE, num_classes=_NUM_CLASSES, seed=seed)
-
-
-def _client_arrays(num_examples: int, seed: int):
-  rng = np.random.default_rng(seed)
-  x = rng.uniform(size=(num_examples, *_SHAPE)).astype(np.float32)
-  y = rng.integers(0, _NUM_CLASSES, size=num_examples).astype(np.int32)
-  return x, y
-
-
-def _dataset(x, y, batch_size):
-  return tf.data.Dataset.from_tensor_slices(collections.OrderedDict(x=x, y=y)).batch(batch_size)
 
 
 def _inputs(datasets):
@@ -48,35 +19,20 @@ def _inputs(datasets):
   return [client_data.client_input(d) for d in datasets]
 
 
-def _numpy_sgd(w, b, x, y, *, lr, batch_size):
-  """Independent reference: mini-batch SGD on mean softmax cross-entropy."""
-  w, b = w.copy(), b.copy()
-  for start in range(0, len(y), batch_size):
-    xb = x[start:start + batch_size].reshape(-1, w.shape[0]).astype(np.float64)
-    yb = y[start:start + batch_size]
-    logits = xb @ w + b
-    p = np.exp(logits - logits.max(axis=1, keepdims=True))
-    p /= p.sum(axis=1, keepdims=True)
-    p[np.arange(len(yb)), yb] -= 1.0
-    w -= lr * xb.T @ p / len(yb)
-    b -= lr * p.mean(axis=0)
-  return w, b
-
-
 @pytest.mark.usefixtures('tff_worker')
 def test_one_round_equals_hand_computed_weighted_average(make_config):
   lr, batch = 0.5, 4
-  model = _linear_model(seed=1)
+  model = reference.linear_model(seed=1)
   config = make_config(client_learning_rate=lr)
   process = algorithms.build(config, model=model, aggregator=stack.build(config.aggregation))
-  clients = [_client_arrays(n, seed) for n, seed in ((5, 1), (12, 2), (7, 3))]
+  clients = [reference.client_arrays(n, seed) for n, seed in ((5, 1), (12, 2), (7, 3))]
 
   state = process.initialize()
-  state = process.next(state, _inputs([_dataset(x, y, batch) for x, y in clients])).state
+  state = process.next(state, _inputs([reference.dataset(x, y, batch) for x, y in clients])).state
   got_w, got_b = process.get_model_weights(state).trainable
 
   w0, b0 = (np.asarray(v, np.float64) for v in model.initial_weights.trainable)
-  trained = [_numpy_sgd(w0, b0, x, y, lr=lr, batch_size=batch) for x, y in clients]
+  trained = [reference.numpy_sgd(w0, b0, x, y, lr=lr, batch_size=batch) for x, y in clients]
   sizes = np.array([len(y) for _, y in clients], np.float64)
   want_w = sum(n * w for n, (w, _) in zip(sizes, trained)) / sizes.sum()
   want_b = sum(n * b for n, (_, b) in zip(sizes, trained)) / sizes.sum()
@@ -89,20 +45,21 @@ def test_one_round_equals_hand_computed_weighted_average(make_config):
 @pytest.mark.parametrize('server_optimizer', ['sgd', 'adam'])
 def test_two_rounds_match_tff_build_weighted_fed_avg(make_config, server_optimizer):
   lr, server_lr, batch = 0.2, 0.5, 3
-  model = _linear_model(seed=2)
+  model = reference.linear_model(seed=2)
   config = make_config(client_learning_rate=lr, server_optimizer=server_optimizer,
                        server_learning_rate=server_lr)
   ours = algorithms.build(config, model=model, aggregator=stack.build(config.aggregation))
   build_server = {'sgd': tff.learning.optimizers.build_sgdm,
                   'adam': tff.learning.optimizers.build_adam}[server_optimizer]
-  reference = tff.learning.algorithms.build_weighted_fed_avg(
-      models.functional(model), client_optimizer_fn=tff.learning.optimizers.build_sgdm(learning_rate=lr),
+  tff_fedavg = tff.learning.algorithms.build_weighted_fed_avg(
+      models.functional(model),
+      client_optimizer_fn=tff.learning.optimizers.build_sgdm(learning_rate=lr),
       server_optimizer_fn=build_server(learning_rate=server_lr))
 
-  rounds = [[_dataset(*_client_arrays(n, 10 * r + n), batch) for n in (4, 9, 6)]
-            for r in range(2)]
+  rounds = [[reference.dataset(*reference.client_arrays(n, 10 * r + n), batch)
+             for n in (4, 9, 6)] for r in range(2)]
   weights = []
-  for process in (ours, reference):
+  for process in (ours, tff_fedavg):
     state = process.initialize()
     for data in rounds:
       state = process.next(state, _inputs(data) if process is ours else data).state
@@ -113,13 +70,13 @@ def test_two_rounds_match_tff_build_weighted_fed_avg(make_config, server_optimiz
 
 @pytest.mark.usefixtures('tff_worker')
 def test_round_metrics_count_examples_steps_and_accuracy(make_config):
-  model = _linear_model(seed=3)
+  model = reference.linear_model(seed=3)
   config = make_config()
   frozen = local_update.local_sgd(model, learning_rate=0.0)  # Frozen model: metrics are exact.
   process = fedavg.compose(model, update_fn=frozen, config=config,
                            aggregator=stack.build(config.aggregation))
-  clients = [_client_arrays(n, seed) for n, seed in ((5, 4), (8, 5))]
-  output = process.next(process.initialize(), _inputs([_dataset(x, y, 3) for x, y in clients]))
+  clients = [reference.client_arrays(n, seed) for n, seed in ((5, 4), (8, 5))]
+  output = process.next(process.initialize(), _inputs([reference.dataset(x, y, 3) for x, y in clients]))
   train = output.metrics['client_work']['train']
 
   w, b = (np.asarray(v, np.float64) for v in model.initial_weights.trainable)
@@ -134,7 +91,7 @@ def test_round_metrics_count_examples_steps_and_accuracy(make_config):
 
 
 def test_every_registered_algorithm_builds(make_config):
-  model = _linear_model(seed=0)
+  model = reference.linear_model(seed=0)
   for name in algorithms.ALGORITHMS.names():
     config = make_config(algorithm=name)
     process = algorithms.build(config, model=model, aggregator=stack.build(config.aggregation))
@@ -143,5 +100,5 @@ def test_every_registered_algorithm_builds(make_config):
 
 def test_unknown_algorithm_names_the_flag(make_config):
   with pytest.raises(ValueError, match='--algorithm'):
-    algorithms.build(make_config(algorithm='nope'), model=_linear_model(0),
+    algorithms.build(make_config(algorithm='nope'), model=reference.linear_model(0),
                      aggregator=stack.build(make_config().aggregation))

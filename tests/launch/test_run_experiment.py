@@ -150,3 +150,52 @@ def test_ctrl_c_stops_cleanly_and_the_same_command_resumes(tmp_path):
   assert 'from the checkpoint of round' in resumed.stdout
   assert list(pd.read_csv(tmp_path / 'int' / 'metrics.csv')['round_num']) == list(range(1, 31))
   assert json.loads((tmp_path / 'int' / 'summary.json').read_text())['status'] == 'completed'
+
+
+def test_the_same_command_without_a_name_runs_once_then_skips(tmp_path):
+  out = tmp_path / 'out'
+  args = [f'--root_output_dir={out}', '--total_rounds=2', '--num_clients=10',
+          '--clients_per_round=3', f'--cache_dir={tmp_path / "cache"}', '--seed=2']
+  first = _launch(args)
+  assert first.returncode == 0, first.stderr[-2000:]
+  second = _launch(args)
+  assert second.returncode == 0 and 'nothing to do' in second.stdout
+  run_dirs = list(out.iterdir())
+  assert len(run_dirs) == 1 and run_dirs[0].name.startswith('digits-fedavg-digits_mlp-iid-')
+  hparams = json.loads((run_dirs[0] / 'hparams.json').read_text())
+  assert 'dirichlet_alpha' not in hparams and 'server_momentum' not in hparams
+  assert (hparams['seed'], hparams['split_seed']) == (2, 0)
+
+
+def test_a_diverged_run_says_so_and_is_final(tmp_path):
+  args = [f'--root_output_dir={tmp_path}', '--experiment_name=div', '--total_rounds=3',
+          '--num_clients=10', '--clients_per_round=3', f'--cache_dir={tmp_path / "c"}',
+          '--client_learning_rate=1e30']
+  done = _launch(args)
+  assert done.returncode == 1 and 'diverged' in done.stderr and 'non-finite' in done.stderr
+  summary = json.loads((tmp_path / 'div' / 'summary.json').read_text())
+  assert summary['status'] == 'diverged' and summary['rounds_completed'] == 1
+  assert 'nothing to do' in _launch(args).stdout
+
+
+@pytest.mark.parametrize('value', ['inf', 'nan'])
+def test_non_finite_learning_rates_are_rejected(value):
+  with flagsaver.flagsaver():
+    with pytest.raises(flags.Error, match='client_learning_rate.*finite'):
+      _parse([f'--client_learning_rate={value}'])
+
+
+def test_tuple_flags_parse_into_the_config():
+  with flagsaver.flagsaver():
+    _parse(['--mlp_hidden_units=16,8', '--experiment_name=t'])
+    assert flag_binding.config_from_flags().model.mlp_hidden_units == (16, 8)
+  with flagsaver.flagsaver():
+    with pytest.raises(flags.Error, match='mlp_hidden_units'):
+      _parse(['--mlp_hidden_units=16,x'])
+
+
+def test_every_setting_is_a_flag_listed_by_help():
+  helped = subprocess.run([sys.executable, '-m', 'launch.run_experiment', '--help'], cwd=_ROOT,
+                          capture_output=True, text=True, timeout=120).stdout
+  for name in flag_binding.flag_names() + ['overwrite']:
+    assert f'--{name}' in helped or f'--[no]{name}' in helped, name

@@ -77,6 +77,25 @@ def test_resumed_run_ends_like_an_uninterrupted_one(digits_config):
     assert resumed_summary[key] == summary[key]
 
 
+def test_a_run_with_a_tuple_valued_setting_resumes(digits_config):
+  config = digits_config('tuple', mlp_hidden_units=(16, 8))
+  with pytest.raises(RuntimeError, match='simulated crash'):
+    _run(config, out=_CrashAfter(3))
+  assert files.read_json(run_dir.paths_of(config).hparams_json)['mlp_hidden_units'] == [16, 8]
+  assert run_dir.plan(config, overwrite=False)[1] == run_dir.Action.RESUME
+  out = io.StringIO()
+  _, summary = _run(config, out=out)
+  assert 'from the checkpoint of round 2' in out.getvalue()
+  assert summary['status'] == 'completed' and summary['rounds_completed'] == 4
+
+
+def test_client_max_steps_caps_every_client(digits_config):
+  paths, _ = _run(digits_config('capped', client_max_steps=5))
+  frame = pd.read_csv(paths.metrics_csv)
+  assert (frame['train/num_steps'] == 3 * 5).all()
+  assert (frame['num_examples'] == 3 * 5 * 4).all()  # B=4: every capped batch is full.
+
+
 def test_metrics_file_has_documented_columns_and_eval_schedule(digits_config):
   paths, summary = _run(digits_config('cols', rounds_per_eval=3, target_accuracy=0.05))
   frame = pd.read_csv(paths.metrics_csv)

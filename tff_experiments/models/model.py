@@ -1,13 +1,18 @@
 """A model as algorithms use it: an architecture plus initial weights fixed by a seed.
 
 Seeding never touches global RNG state: each weight is re-drawn by a copy of its layer's own
-initializer given a seed derived from (seed, layer, weight), so building a model (or an
-evaluator) does not change any other random stream of the process.
+initializer given a seed derived from (seed, layer, weight), and Keras's own draws from
+Python's `random` while building unseeded layers are undone, so building a model (or an
+evaluator) changes no other random stream of the process.
 """
 
 import collections
+import contextlib
 import dataclasses
-from typing import Optional
+import random
+from typing import Iterator, Optional
+
+import numpy as np
 
 import tensorflow as tf
 import tensorflow_federated as tff
@@ -32,7 +37,8 @@ class Model:
 
   def keras(self) -> tf.keras.Model:
     """A new instance of the architecture (its initial values are to be overwritten)."""
-    return self.architecture(tuple(self.input_shape), self.num_classes)
+    with _global_random_state_kept():
+      return self.architecture(tuple(self.input_shape), self.num_classes)
 
   @property
   def input_spec(self) -> collections.OrderedDict:
@@ -63,6 +69,17 @@ def element_spec(input_shape: tuple[int, ...]) -> collections.OrderedDict:
   )
 
 
+@contextlib.contextmanager
+def _global_random_state_kept() -> Iterator[None]:
+  """Restores Python's and numpy's global RNG states (Keras draws legacy seeds from them)."""
+  python_state, numpy_state = random.getstate(), np.random.get_state()
+  try:
+    yield
+  finally:
+    random.setstate(python_state)
+    np.random.set_state(numpy_state)
+
+
 def _seeded_initializer(initializer, seed: int):
   """A copy of a Keras initializer with its own seed (initializers without randomness as is)."""
   config = initializer.get_config()
@@ -89,7 +106,8 @@ def seed_weights(keras_model: tf.keras.Model, seed: int) -> tf.keras.Model:
 def from_architecture(name: str, architecture: architectures.Builder, *,
                       input_shape: tuple[int, ...], num_classes: int, seed: int) -> Model:
   """A `Model` of any Keras architecture, initial weights fixed by `seed`."""
-  keras_model = seed_weights(architecture(tuple(input_shape), num_classes), seed)
+  with _global_random_state_kept():
+    keras_model = seed_weights(architecture(tuple(input_shape), num_classes), seed)
   return Model(
       name=name, architecture=architecture, input_shape=tuple(input_shape),
       num_classes=num_classes,

@@ -14,7 +14,7 @@ from tff_experiments.core import config as config_lib
 from tff_experiments.core import files
 
 # summary.json statuses of a run that is over: the same command has nothing left to do.
-FINAL_STATUSES = ('completed', 'diverged')
+FINAL_STATUSES = ('completed', 'diverged', 'budget_exhausted', 'target_reached')
 
 
 class RunDirError(Exception):

@@ -1,0 +1,85 @@
+"""`local_sgd`'s options against numpy references: proximal term, weightings, normalization."""
+
+import numpy as np
+import pytest
+import tensorflow_federated as tff
+
+import reference
+from tff_experiments.clients import client_data
+from tff_experiments.clients import client_work
+from tff_experiments.clients import local_update
+
+pytestmark = pytest.mark.usefixtures('tff_worker')
+_MODEL = reference.linear_model(seed=4)
+_CLIENT = reference.client_arrays(10, seed=11)  # 10 examples: batches of 3 -> 4 steps.
+
+
+def _run(update_fn, client_inputs):
+  """One ClientWorkProcess round from the model's initial weights; (results, train metrics)."""
+  work = client_work.build_client_work(_MODEL, update_fn=update_fn)
+  weights = tff.learning.models.ModelWeights(*_MODEL.initial_weights)
+  output = work.next(work.initialize(), [weights] * len(client_inputs), client_inputs)
+  return output.result, output.measurements['train']
+
+
+def _input(batch_size=3, take=None, dataset_size=None):
+  batches = reference.dataset(*_CLIENT, batch_size)
+  if take is not None:
+    batches = batches.take(take)
+  return client_data.client_input(batches, dataset_size=dataset_size)
+
+
+def _initial():
+  return [np.asarray(v, np.float64) for v in _MODEL.initial_weights.trainable]
+
+
+@pytest.mark.parametrize('mu', [0.0, 0.5, 3.0])
+def test_proximal_term_matches_numpy_fedprox(mu):
+  update = local_update.local_sgd(_MODEL, learning_rate=0.4,
+                                  regularizer=local_update.proximal_term(mu))
+  (result,), _ = _run(update, [_input()])
+  w0, b0 = _initial()
+  w, b = reference.numpy_sgd(w0, b0, *_CLIENT, lr=0.4, batch_size=3, mu=mu)
+  np.testing.assert_allclose(result.update[0], w0 - w, atol=1e-5)
+  np.testing.assert_allclose(result.update[1], b0 - b, atol=1e-5)
+
+
+def test_proximal_term_zero_is_plain_sgd_and_larger_mu_stays_closer():
+  plain, = _run(local_update.local_sgd(_MODEL, learning_rate=0.4), [_input()])[0]
+  distances = []
+  for mu in (0.0, 0.3, 1.0, 3.0):
+    (result,), _ = _run(local_update.local_sgd(
+        _MODEL, learning_rate=0.4, regularizer=local_update.proximal_term(mu)), [_input()])
+    if mu == 0.0:
+      for got, want in zip(result.update, plain.update):
+        np.testing.assert_array_equal(got, want)
+    distances.append(np.sqrt(sum(np.sum(np.square(u)) for u in result.update)))
+  assert all(a > b for a, b in zip(distances, distances[1:])), distances
+
+
+def test_weightings_examples_processed_dataset_size_and_uniform():
+  capped = lambda: _input(take=2, dataset_size=10)  # 2 steps of 3: 6 of the 10 examples.
+  weights = {}
+  for name in local_update.WEIGHTINGS.names():
+    (result,), train = _run(local_update.local_sgd(_MODEL, learning_rate=0.1, weighting=name),
+                            [capped()])
+    weights[name] = float(result.update_weight)
+  assert weights == {'num_examples': 6.0, 'dataset_size': 10.0, 'uniform': 1.0}
+  assert train['num_steps'] == 2 and train['num_examples'] == 6
+
+
+def test_normalized_update_is_the_delta_over_the_steps():
+  (plain,), _ = _run(local_update.local_sgd(_MODEL, learning_rate=0.3), [_input()])
+  (normalized,), train = _run(local_update.local_sgd(_MODEL, learning_rate=0.3,
+                                                     normalize_by_steps=True), [_input()])
+  assert train['num_steps'] == 4
+  for got, want in zip(normalized.update, plain.update):
+    np.testing.assert_allclose(got, want / 4.0, rtol=1e-6)
+
+
+def test_a_non_finite_client_gets_weight_zero_and_is_counted():
+  results, train = _run(local_update.local_sgd(_MODEL, learning_rate=np.inf),
+                        [_input(), _input(batch_size=10)])
+  assert [float(r.update_weight) for r in results] == [0.0, 0.0]
+  assert all(np.all(u == 0) for r in results for u in r.update)
+  assert train['num_clients'] == 2 and train['nonfinite_clients'] == 2

@@ -1,0 +1,143 @@
+"""The round loop with a fake process and planner: skips, aborts, hooks, divergence, resume."""
+
+import io
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow_federated as tff
+
+from tff_experiments.core import files
+from tff_experiments.results import run_dir
+from tff_experiments.runner import hooks
+from tff_experiments.runner import loop
+from tff_experiments.runner import round_plan
+
+
+class _Output:
+  def __init__(self, state, metrics):
+    self.state, self.metrics = state, metrics
+
+
+class _CountingProcess:
+  """State = a float that grows by 1 per applied round; reports what the test asks for."""
+
+  def __init__(self, measurements=lambda round_num, tasks: {}):
+    self.calls, self._measurements = [], measurements
+
+  def initialize(self):
+    return np.float32(0.0)
+
+  def next(self, state, tasks):
+    self.calls.append(len(tasks))
+    metrics = {'client_work': {'train': {'loss': np.float32(1.0), 'accuracy': np.float32(0.5),
+                                         'num_clients': len(tasks), 'nonfinite_clients': 0}},
+               **self._measurements(len(self.calls), tasks)}
+    return _Output(state + np.float32(1.0), metrics)
+
+  def get_model_weights(self, state):
+    return tff.learning.models.ModelWeights((np.asarray(state),), ())
+
+
+def _evaluate(weights):
+  return {'accuracy': float(weights.trainable[0]) / 10, 'loss': 1.0, 'extra_metric': 7}
+
+
+def _run(tmp_path, process, *, total=4, adjustments=(), extra_hooks=(), checkpoint_every=1):
+  paths = run_dir.RunPaths(str(tmp_path))
+  planner = round_plan.RoundPlanner([f'c{i}' for i in range(6)], seed=0, clients_per_round=3,
+                                    adjustments=adjustments)
+  schedule = loop.Schedule(total_rounds=total, rounds_per_eval=1,
+                           rounds_per_checkpoint=checkpoint_every)
+  summary = loop.run(schedule, process=process, planner=planner, evaluate=_evaluate,
+                     paths=paths, hooks=hooks.default_hooks() + list(extra_hooks),
+                     out=io.StringIO())
+  return summary, pd.read_csv(paths.metrics_csv)
+
+
+def test_skipped_round_runs_nothing_and_keeps_the_model(tmp_path):
+  outage = lambda plan, rng: plan.drop(plan.sampled) if plan.round_num == 2 else plan
+  process = _CountingProcess()
+  summary, frame = _run(tmp_path, process, adjustments=[('outage', outage)])
+  assert process.calls == [3, 3, 3]  # Round 2 never reached the process.
+  assert list(frame['round_status']) == ['ok', 'skipped', 'ok', 'ok']
+  assert list(frame['eval/accuracy']) == pytest.approx([0.1, 0.1, 0.2, 0.3])
+  assert list(frame['plan/clients_reporting']) == [3, 0, 3, 3]
+  assert summary['status'] == 'completed' and summary['rounds_skipped'] == 1
+
+
+def test_aborted_round_keeps_the_old_model(tmp_path):
+  abort_second = lambda n, tasks: {'aggregator': {'aborted': n == 2}}
+  summary, frame = _run(tmp_path, _CountingProcess(abort_second))
+  assert list(frame['round_status']) == ['ok', 'aborted', 'ok', 'ok']
+  assert list(frame['eval/accuracy']) == pytest.approx([0.1, 0.1, 0.2, 0.3])
+  assert summary['rounds_aborted'] == 1
+
+
+def test_every_eval_metric_and_hook_column_reaches_the_csv(tmp_path):
+  class Ledger(hooks.RoundHook):
+    def __init__(self):
+      self.total = 0
+
+    def replay(self, plan):
+      self.total += len(plan.reporting)
+
+    def after_round(self, plan, row):
+      self.total += len(plan.reporting)
+      return {'ledger/clients_so_far': self.total}
+
+  _, frame = _run(tmp_path, _CountingProcess(), extra_hooks=[Ledger()])
+  assert list(frame['eval/extra_metric']) == [7] * 4
+  assert list(frame['ledger/clients_so_far']) == [3, 6, 9, 12]
+
+
+def test_a_hook_replays_the_rounds_before_a_resume(tmp_path):
+  class Ledger(hooks.RoundHook):
+    def __init__(self):
+      self.total = 0
+
+    def replay(self, plan):
+      self.total += len(plan.reporting)
+
+    def after_round(self, plan, row):
+      self.total += len(plan.reporting)
+      return {'ledger/clients_so_far': self.total}
+
+  class CrashAt(hooks.RoundHook):
+    def after_round(self, plan, row):
+      if plan.round_num == 3:
+        raise RuntimeError('crash')
+      return {}
+
+  with pytest.raises(RuntimeError):
+    _run(tmp_path, _CountingProcess(), extra_hooks=[Ledger(), CrashAt()], checkpoint_every=2)
+  assert files.read_json(str(tmp_path / 'summary.json'))['status'] == 'failed'
+  _, frame = _run(tmp_path, _CountingProcess(), extra_hooks=[Ledger()], checkpoint_every=2)
+  assert list(frame['ledger/clients_so_far']) == [3, 6, 9, 12]
+  assert list(frame['eval/accuracy']) == pytest.approx([0.1, 0.2, 0.3, 0.4])
+
+
+def test_a_round_where_every_update_is_non_finite_ends_the_run_as_diverged(tmp_path):
+  class NonFinite(_CountingProcess):
+    def next(self, state, tasks):
+      output = super().next(state, tasks)
+      output.metrics['client_work']['train']['nonfinite_clients'] = len(tasks)
+      output.metrics['client_work']['train']['loss'] = np.float32(math.nan)
+      return output
+
+  summary, frame = _run(tmp_path, NonFinite())
+  assert list(frame['round_num']) == [1]
+  assert summary['status'] == 'diverged' and 'non-finite' in summary['message']
+  assert run_dir.FINAL_STATUSES.count('diverged') == 1
+
+
+def test_a_hook_can_stop_the_run_before_a_round(tmp_path):
+  class Budget(hooks.RoundHook):
+    def before_round(self, plan):
+      return hooks.Stop('budget_exhausted', 'spent') if plan.round_num == 3 else None
+
+  process = _CountingProcess()
+  summary, frame = _run(tmp_path, process, extra_hooks=[Budget()])
+  assert process.calls == [3, 3] and list(frame['round_num']) == [1, 2]
+  assert summary['status'] == 'budget_exhausted' and summary['message'] == 'spent'

@@ -1,0 +1,48 @@
+"""Round plans: seeded cohorts, per-client seeds and step caps, drop-outs, skipped rounds."""
+
+import numpy as np
+
+from tff_experiments.runner import round_plan
+
+_IDS = [f'c{i}' for i in range(50)]
+
+
+def _planner(**kwargs):
+  return round_plan.RoundPlanner(_IDS, **{'seed': 3, 'clients_per_round': 5, **kwargs})
+
+
+def test_plans_are_functions_of_seed_and_round():
+  a, b = _planner().plan(7), _planner().plan(7)
+  assert a == b and len(set(a.sampled)) == 5 and set(a.sampled) <= set(_IDS)
+  assert _planner().plan(8).sampled != a.sampled
+  assert _planner(seed=4).plan(7).sampled != a.sampled
+  assert _planner(seed=np.int64(3)).plan(7) == a  # numpy seeds are seeded, not ignored.
+  assert len(set(a.shuffle_seeds.values())) == 5  # One stream per client.
+  assert a.reporting == a.sampled and not a.dropped and not a.skipped
+
+
+def test_tasks_carry_seeds_and_the_global_step_cap():
+  plan = _planner(max_steps=4).plan(1)
+  tasks = plan.tasks()
+  assert [t['client_id'] for t in tasks] == list(plan.sampled)
+  assert all(t['max_steps'] == 4 for t in tasks)
+  assert [int(t['shuffle_seed']) for t in tasks] == [plan.shuffle_seeds[c] for c in plan.sampled]
+  assert all(t['max_steps'] == -1 for t in _planner().plan(1).tasks())  # Uncapped.
+
+
+def test_adjustments_drop_and_cap_with_their_own_seeded_stream():
+  def stragglers(plan, rng):
+    slow = rng.choice(plan.sampled, size=2, replace=False)
+    return plan.cap_steps({c: 1 for c in slow}).drop([plan.sampled[0]])
+
+  plan = _planner(max_steps=4, adjustments=[('stragglers', stragglers)]).plan(2)
+  assert plan == _planner(max_steps=4, adjustments=[('stragglers', stragglers)]).plan(2)
+  assert plan.dropped == (plan.sampled[0],) and len(plan.reporting) == 4
+  assert sorted(plan.step_caps.values()).count(1) >= 1
+  assert plan.metrics() == {'plan/clients_sampled': 5, 'plan/clients_reporting': 4,
+                            'plan/clients_dropped': 1}
+
+
+def test_a_plan_where_nobody_reports_is_skipped():
+  plan = _planner(adjustments=[('outage', lambda p, rng: p.drop(p.sampled))]).plan(1)
+  assert plan.skipped and plan.tasks() == [] and len(plan.dropped) == 5
