@@ -50,14 +50,22 @@ def _value_validator(field: config.Field):
   return check
 
 
+def _cross_validator(check: config.CrossCheck):
+  def validate(values: dict) -> bool:
+    if not check.predicate(values):
+      raise flags.ValidationError(check.error(values))
+    return True
+  return validate
+
+
 def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
   """Defines one flag per setting of `settings.ExperimentConfig`, with its validators."""
   for field in settings.fields():
     _define(field, flag_values)
     flags.register_validator(field.flag, _value_validator(field), flag_values=flag_values)
   for check in settings.CROSS_CHECKS:
-    flags.register_multi_flags_validator(list(check.flags), check.predicate,
-                                         message=check.message, flag_values=flag_values)
+    flags.register_multi_flags_validator(list(check.flags), _cross_validator(check),
+                                         flag_values=flag_values)
 
 
 def flag_names() -> list[str]:

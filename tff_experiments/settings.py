@@ -181,8 +181,8 @@ CROSS_CHECKS = (
         ('dataset', 'partition'),
         lambda f: (f['partition'] is None or f['dataset'] not in federated_data.DATASETS
                    or f['partition'] in federated_data.partition_choices(f['dataset'])),
-        '--partition does not fit --dataset: natural-split datasets (emnist, femnist_leaf) '
-        'take --partition=natural, the others one of iid, shards, dirichlet'),
+        lambda f: (f'--partition={f["partition"]!r} does not fit --dataset={f["dataset"]!r}; '
+                   f'choose one of {federated_data.partition_choices(f["dataset"])}')),
     config.CrossCheck(
         ('clients_per_round', 'num_clients', 'dataset'),
         lambda f: (f['dataset'] not in federated_data.DATASETS or _natural(f)

@@ -90,14 +90,6 @@ def test_round_metrics_count_examples_steps_and_accuracy(make_config):
   np.testing.assert_allclose(train['loss'], -log_p[np.arange(13), y].mean(), rtol=1e-5)
 
 
-def test_every_registered_algorithm_builds(make_config):
-  model = reference.linear_model(seed=0)
-  for name in algorithms.ALGORITHMS.names():
-    config = make_config(algorithm=name)
-    process = algorithms.build(config, model=model, aggregator=stack.build(config.aggregation))
-    assert isinstance(process, tff.learning.templates.LearningProcess)
-
-
 def test_unknown_algorithm_names_the_flag(make_config):
   with pytest.raises(ValueError, match='--algorithm'):
     algorithms.build(make_config(algorithm='nope'), model=reference.linear_model(0),

@@ -44,6 +44,20 @@ def _evaluate(weights):
   return {'accuracy': float(weights.trainable[0]) / 10, 'loss': 1.0, 'extra_metric': 7}
 
 
+class _Ledger(hooks.RoundHook):
+  """A stateful hook: clients that reported so far (rebuilt from plans on resume)."""
+
+  def __init__(self):
+    self.total = 0
+
+  def replay(self, plan):
+    self.total += len(plan.reporting)
+
+  def after_round(self, plan, row):
+    self.total += len(plan.reporting)
+    return {'ledger/clients_so_far': self.total}
+
+
 def _run(tmp_path, process, *, total=4, adjustments=(), extra_hooks=(), checkpoint_every=1):
   paths = run_dir.RunPaths(str(tmp_path))
   planner = round_plan.RoundPlanner([f'c{i}' for i in range(6)], seed=0, clients_per_round=3,
@@ -76,34 +90,12 @@ def test_aborted_round_keeps_the_old_model(tmp_path):
 
 
 def test_every_eval_metric_and_hook_column_reaches_the_csv(tmp_path):
-  class Ledger(hooks.RoundHook):
-    def __init__(self):
-      self.total = 0
-
-    def replay(self, plan):
-      self.total += len(plan.reporting)
-
-    def after_round(self, plan, row):
-      self.total += len(plan.reporting)
-      return {'ledger/clients_so_far': self.total}
-
-  _, frame = _run(tmp_path, _CountingProcess(), extra_hooks=[Ledger()])
+  _, frame = _run(tmp_path, _CountingProcess(), extra_hooks=[_Ledger()])
   assert list(frame['eval/extra_metric']) == [7] * 4
   assert list(frame['ledger/clients_so_far']) == [3, 6, 9, 12]
 
 
 def test_a_hook_replays_the_rounds_before_a_resume(tmp_path):
-  class Ledger(hooks.RoundHook):
-    def __init__(self):
-      self.total = 0
-
-    def replay(self, plan):
-      self.total += len(plan.reporting)
-
-    def after_round(self, plan, row):
-      self.total += len(plan.reporting)
-      return {'ledger/clients_so_far': self.total}
-
   class CrashAt(hooks.RoundHook):
     def after_round(self, plan, row):
       if plan.round_num == 3:
@@ -111,9 +103,9 @@ def test_a_hook_replays_the_rounds_before_a_resume(tmp_path):
       return {}
 
   with pytest.raises(RuntimeError):
-    _run(tmp_path, _CountingProcess(), extra_hooks=[Ledger(), CrashAt()], checkpoint_every=2)
+    _run(tmp_path, _CountingProcess(), extra_hooks=[_Ledger(), CrashAt()], checkpoint_every=2)
   assert files.read_json(str(tmp_path / 'summary.json'))['status'] == 'failed'
-  _, frame = _run(tmp_path, _CountingProcess(), extra_hooks=[Ledger()], checkpoint_every=2)
+  _, frame = _run(tmp_path, _CountingProcess(), extra_hooks=[_Ledger()], checkpoint_every=2)
   assert list(frame['ledger/clients_so_far']) == [3, 6, 9, 12]
   assert list(frame['eval/accuracy']) == pytest.approx([0.1, 0.2, 0.3, 0.4])
 

@@ -17,7 +17,7 @@ import math
 import numbers
 import os
 import typing
-from typing import Any, Callable, ClassVar, Mapping, Optional, Sequence
+from typing import Any, Callable, ClassVar, Mapping, Optional, Sequence, Union
 
 Flat = dict[str, Any]
 Check = tuple[Callable[[Any], bool], str]
@@ -56,10 +56,16 @@ def setting(default: Any, *, help: str, checks: Sequence[Check] = (),  # pylint:
 
 @dataclasses.dataclass(frozen=True)
 class CrossCheck:
-  """A check over several settings (e.g. partition vs dataset), given the flat values."""
+  """A check over several settings (e.g. partition vs dataset), given the flat values.
+
+  `message` may be a function of the values, to name the valid choices for them.
+  """
   flags: tuple[str, ...]
   predicate: Callable[[Flat], bool]
-  message: str
+  message: Union[str, Callable[[Flat], str]]
+
+  def error(self, values: Flat) -> str:
+    return self.message(values) if callable(self.message) else self.message
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,7 +173,7 @@ def resolve(config_type: type, cross_checks: Sequence[CrossCheck], values: Mappi
     if flat[f.flag] is None and f.setting.resolve is not None:
       flat[f.flag] = coerce(f, f.setting.resolve(flat))
       errors += value_errors(f, flat[f.flag])
-  errors += [check.message for check in cross_checks if not check.predicate(flat)]
+  errors += [check.error(flat) for check in cross_checks if not check.predicate(flat)]
   if errors:
     raise ConfigError('; '.join(errors))
   sections: dict[str, dict[str, Any]] = {}

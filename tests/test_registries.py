@@ -1,0 +1,67 @@
+"""Every registered name of every registry builds (aggregator layers: aggregators/test_stack)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_federated as tff
+
+import reference
+from tff_experiments.aggregators import stack
+from tff_experiments.algorithms import registry as algorithms
+from tff_experiments.algorithms import server_optimizers
+from tff_experiments.clients import federated_data
+from tff_experiments.clients import local_update
+from tff_experiments.models import architectures
+from tff_experiments.models import model as model_lib
+from tff_experiments.runner import round_plan
+
+
+@pytest.mark.parametrize('name', architectures.ARCHITECTURES.names())
+def test_every_model_builds(name):
+  model = model_lib.build(name, input_shape=(28, 28, 1), num_classes=10, seed=0)
+  assert model.keras()(tf.zeros([2, 28, 28, 1])).shape == (2, 10)
+
+
+@pytest.mark.parametrize('name', algorithms.ALGORITHMS.names())
+def test_every_algorithm_builds(name, make_config):
+  config = make_config(algorithm=name)
+  process = algorithms.build(config, model=reference.linear_model(0),
+                             aggregator=stack.build(config.aggregation))
+  assert isinstance(process, tff.learning.templates.LearningProcess)
+
+
+@pytest.mark.parametrize('name', server_optimizers.SERVER_OPTIMIZERS.names())
+def test_every_server_optimizer_builds_and_steps(name, make_config):
+  optimizer = server_optimizers.build(make_config(server_optimizer=name).server)
+  weights, gradient = (tf.constant([1.0, 2.0]),), (tf.constant([1.0, -1.0]),)
+  _, updated = optimizer.next(optimizer.initialize(tf.nest.map_structure(
+      lambda t: tf.TensorSpec(t.shape, t.dtype), weights)), weights, gradient)
+  assert updated[0].numpy()[0] < 1.0 and updated[0].numpy()[1] > 2.0  # A descent step.
+
+
+@pytest.mark.parametrize('name', round_plan.SAMPLERS.names())
+def test_every_sampler_draws_a_cohort(name):
+  sample = round_plan.SAMPLERS.get(name)([str(i) for i in range(10)], seed=0,
+                                         clients_per_round=3)
+  cohort = sample(1)
+  assert len(cohort) == len(set(cohort)) == 3 and sample(1) == cohort
+
+
+@pytest.mark.parametrize('name', local_update.WEIGHTINGS.names())
+def test_every_weighting_builds_a_client_update(name):
+  assert callable(local_update.local_sgd(reference.linear_model(0), learning_rate=0.1,
+                                         weighting=name))
+
+
+@pytest.mark.parametrize('name', federated_data.DATASETS.names())
+def test_every_dataset_names_a_registered_default_model_and_partitions(name):
+  info = federated_data.DATASETS.get(name)
+  assert info.default_model in architectures.ARCHITECTURES
+  assert federated_data.partition_choices(name)
+  assert callable(info.loader)  # Loading each is tested in tests/datasets on fixtures.
+
+
+def test_the_embedded_dataset_loads(make_config, tmp_path):
+  data = federated_data.load(make_config(cache_dir=str(tmp_path)).data)
+  assert len(data.train.client_ids) == 10 and data.test_x.shape[1:] == (8, 8, 1)
+  assert np.isin(data.test_y, np.arange(10)).all()
