@@ -11,6 +11,7 @@ from tff_experiments.clients import federated_data
 from tff_experiments.evaluation import centralized
 from tff_experiments.models import model as model_lib
 from tff_experiments.results import run_dir
+from tff_experiments.runner import hooks
 from tff_experiments.runner import loop
 from tff_experiments.runner import round_plan
 
@@ -58,4 +59,4 @@ def run(config: settings.ExperimentConfig, data: datasets_base.FederatedData,
                   planner=build_planner(config, data),
                   evaluate=centralized.build_evaluator(model, test_x=data.test_x,
                                                        test_y=data.test_y),
-                  paths=paths, out=out)
+                  paths=paths, hooks=hooks.build(config, paths), out=out)

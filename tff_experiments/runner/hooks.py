@@ -2,13 +2,16 @@
 
 A hook sees each round's plan and metrics row, adds columns (a privacy ledger's epsilon, say)
 and may end the run with a status (`diverged`, `budget_exhausted`, ...). On resume the loop
-replays the plans of the rounds already done, so stateful hooks continue exactly.
+replays the plans of the rounds already done, so stateful hooks continue exactly. `HOOKS`
+registers each hook as `name -> fn(config, paths) -> hook or None` (None: not enabled by the
+settings); `build` makes a run's hooks in registration order.
 """
 
 import dataclasses
 import math
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
+from tff_experiments.core import registry
 from tff_experiments.runner import round_plan
 
 
@@ -65,6 +68,19 @@ class Divergence(RoundHook):
     return None
 
 
+# name -> fn(config: settings.ExperimentConfig, paths: run_dir.RunPaths) -> RoundHook | None
+HOOKS: registry.Registry[Callable[[Any, Any], Optional[RoundHook]]] = registry.Registry(
+    'round hook', flag='(none)', entries={
+        'plan_columns': lambda config, paths: PlanColumns(),
+        'divergence': lambda config, paths: Divergence(),
+    })
+
+
 def default_hooks() -> list[RoundHook]:
-  """Hooks every run has."""
+  """Hooks every run has, whatever its settings."""
   return [PlanColumns(), Divergence()]
+
+
+def build(config, paths) -> list[RoundHook]:
+  """The hooks the run's settings enable, in registration order."""
+  return [hook for _, make in HOOKS.items() if (hook := make(config, paths)) is not None]
