@@ -13,20 +13,33 @@ import os
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # Before TF is imported.
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
+from launch import quiet_tf
+
+tf = quiet_tf.import_tensorflow()  # First: without TF's three cuDNN/cuFFT/cuBLAS lines.
+
+import errno
 import signal
 import sys
+import tempfile
+import traceback
+from typing import Optional
 
 from absl import app
 from absl import flags
 from absl import logging
-import tensorflow as tf
 
 from datasets import base as datasets_base
+from launch import console
 from launch import flag_binding
 from tff_experiments import experiment
 from tff_experiments.core import config as config_lib
+from tff_experiments.core import files
+from tff_experiments.results import metrics_csv
 from tff_experiments.results import run_dir
+from tff_experiments.results import run_lock
+from tff_experiments.runner import checkpoints
 from tff_experiments.runtime import local_worker
+from tff_experiments.runtime import watchdog
 
 flag_binding.define_flags()
 for _name in flag_binding.flag_names():
@@ -43,37 +56,45 @@ def _raise_keyboard_interrupt(signum, frame):
   raise KeyboardInterrupt
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  # SIGTERM unwinds like Ctrl-C, so the worker is stopped and the summary written.
-  signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-  logging.set_verbosity(logging.WARNING)  # TF's checkpoint INFO lines would drown progress.
-  tf.get_logger().setLevel('ERROR')
+def _error(text: str) -> None:
+  print(f'run_experiment: error: {text}', file=sys.stderr, flush=True)
+
+
+def _report_unexpected(error: BaseException, paths: Optional[run_dir.RunPaths]) -> None:
+  """One line for the user; the traceback goes to error.log (in the run dir if there is one)."""
+  trace = ''.join(traceback.format_exception(error))
+  log_dir = paths.run_dir if paths and os.path.isdir(paths.run_dir) else tempfile.gettempdir()
+  log_path = os.path.join(log_dir, 'error.log' if paths and log_dir == paths.run_dir
+                          else f'run_experiment-error-{os.getpid()}.log')
   try:
-    config = flag_binding.config_from_flags()
-    paths, action = run_dir.plan(config, overwrite=FLAGS.overwrite)
-    if action == run_dir.Action.DONE:
-      print(f'{paths.run_dir} already holds the completed run of these settings; nothing to do '
-            '(pass --overwrite to run it again).')
-      return 0
-    data = experiment.load_data(config)
-    num_train_clients = len(data.train.client_ids)
-    if config.schedule.clients_per_round > num_train_clients:
-      raise datasets_base.DataError(
-          f'--clients_per_round={config.schedule.clients_per_round} exceeds the '
-          f'{num_train_clients} training clients of --dataset={config.data.dataset}')
-  except (datasets_base.DataError, run_dir.RunDirError, config_lib.ConfigError, ValueError) as e:
-    print(f'run_experiment: error: {e}', file=sys.stderr)
-    return 2
-  run_dir.create(paths, action, config)
-  print(f'{action.value}: {paths.run_dir}', flush=True)
-  try:
-    with local_worker.local_worker(log_path=paths.worker_log):
-      summary = experiment.run(config, data, paths)
-  except KeyboardInterrupt:
-    print(f'interrupted; run the same command again to resume {paths.run_dir}', file=sys.stderr)
-    return 130
+    with open(log_path, 'a', encoding='utf-8') as f:
+      f.write(trace)
+  except OSError:
+    log_path = '(could not be written)'
+  _error(f'{type(error).__name__}: {error} (traceback in {log_path})')
+
+
+def _prepare(config) -> tuple:
+  """Checks and loads everything the run needs, before any directory is made (exit 2 if bad)."""
+  paths, action = run_dir.plan(config, overwrite=FLAGS.overwrite)
+  if action == run_dir.Action.DONE:
+    return paths, action, None
+  run_dir.check_locations(config)
+  data = experiment.load_data(config)
+  num_train_clients = len(data.train.client_ids)
+  if config.schedule.clients_per_round > num_train_clients:
+    raise datasets_base.DataError(
+        f'--clients_per_round={config.schedule.clients_per_round} exceeds the '
+        f'{num_train_clients} training clients of --dataset={config.data.dataset}')
+  return paths, action, data
+
+
+def _train(config, paths: run_dir.RunPaths, action: run_dir.Action, data) -> int:
+  """Runs the experiment holding the run directory's lock; the exit code."""
+  with run_dir.create(paths, action, config):
+    print(f'{action.value}: {paths.run_dir}', flush=True)
+    with local_worker.local_worker(log_path=paths.worker_log) as worker:
+      summary = experiment.run(config, data, paths, guard=worker.deadline)
   print(f'results: {paths.run_dir} ({summary["status"]}; final accuracy '
         f'{summary["final_accuracy"]}, best {summary["best_accuracy"]}, rounds to target '
         f'{summary["rounds_to_target"]}, {summary["wall_time_s"]:.1f} s)')
@@ -81,6 +102,50 @@ def main(argv):
     print(f'run_experiment: {summary["status"]}: {summary.get("message", "")}', file=sys.stderr)
     return 1
   return 0
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  stdout = console.install()
+  # SIGTERM and SIGHUP unwind like Ctrl-C: the worker is stopped and the summary written.
+  for signum in (signal.SIGTERM, signal.SIGHUP):
+    signal.signal(signum, _raise_keyboard_interrupt)
+  logging.set_verbosity(logging.WARNING)  # TF's checkpoint INFO lines would drown progress.
+  tf.get_logger().setLevel('ERROR')
+  paths = None
+  try:
+    try:
+      config = flag_binding.config_from_flags()
+      paths, action, data = _prepare(config)
+    except (datasets_base.DataError, run_dir.RunDirError, config_lib.ConfigError,
+            files.FileError) as e:
+      _error(str(e))
+      return 2
+    if action == run_dir.Action.DONE:
+      print(f'{paths.run_dir} already holds the finished run of these settings; nothing to do '
+            '(pass --overwrite to run it again).')
+      return 0
+    stdout.log_to(os.path.join(paths.run_dir, 'console.log'))
+    return _train(config, paths, action, data)
+  except KeyboardInterrupt:
+    where = f' {paths.run_dir}' if paths else ''
+    print(f'interrupted; run the same command again to resume{where}', file=sys.stderr)
+    return 130
+  except (run_lock.RunInUseError, run_dir.RunDirError, watchdog.WorkerFailure,
+          checkpoints.CheckpointError, metrics_csv.MetricsCsvError) as e:
+    _error(str(e))
+    return 1
+  except OSError as e:
+    if e.errno == errno.ENOSPC:
+      _error(f'the disk is full ({e.filename or "writing the run"}); free space and run the '
+             'same command again to resume from the last checkpoint')
+      return 1
+    _report_unexpected(e, paths)
+    return 1
+  except Exception as e:  # pylint: disable=broad-except  # One line + a log, never a traceback.
+    _report_unexpected(e, paths)
+    return 1
 
 
 if __name__ == '__main__':

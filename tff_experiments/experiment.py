@@ -1,6 +1,6 @@
 """Assembles one experiment from its config: data, model, process, planner, evaluator; runs it."""
 
-from typing import Optional, TextIO
+from typing import Callable, ContextManager, Optional, TextIO
 
 from datasets import base as datasets_base
 from tff_experiments import settings
@@ -48,15 +48,20 @@ def build_planner(config: settings.ExperimentConfig,
 
 
 def run(config: settings.ExperimentConfig, data: datasets_base.FederatedData,
-        paths: run_dir.RunPaths, *, out: Optional[TextIO] = None) -> dict:
-  """Builds and runs the experiment in the current TFF context; returns its summary."""
+        paths: run_dir.RunPaths, *, guard: Optional[Callable[[float], ContextManager]] = None,
+        out: Optional[TextIO] = None) -> dict:
+  """Builds and runs the experiment in the current TFF context; returns its summary.
+
+  `guard(seconds)` bounds each round (the local worker's watchdog deadline).
+  """
   model = build_model(config, data)
   schedule = loop.Schedule(
       total_rounds=config.schedule.total_rounds, rounds_per_eval=config.schedule.rounds_per_eval,
       rounds_per_checkpoint=config.schedule.rounds_per_checkpoint,
-      target_accuracy=config.schedule.target_accuracy)
+      target_accuracy=config.schedule.target_accuracy,
+      worker_timeout_s=config.run.worker_timeout_s)
   return loop.run(schedule, process=build_process(config, data, model),
                   planner=build_planner(config, data),
                   evaluate=centralized.build_evaluator(model, test_x=data.test_x,
                                                        test_y=data.test_y),
-                  paths=paths, hooks=hooks.build(config, paths), out=out)
+                  paths=paths, hooks=hooks.build(config, paths), guard=guard, out=out)

@@ -41,6 +41,15 @@ class RunSettings(config.Section):
            'the same command resumes (or skips) its run instead of starting a new one.')
   root_output_dir: str = setting('results', location=True,
                                  help='Where run directories are created.')
+  worker_timeout_s: Optional[float] = setting(
+      None, location=True, checks=[_POSITIVE],
+      help='A round still running after this many seconds means the TFF worker stopped '
+           'answering: the run fails (resumable) instead of hanging. Default: 20x the slowest '
+           'round so far, at least 600 s.')
+  tensorboard: bool = setting(
+      True, location=True,
+      help='Also write each round\'s metrics as TensorBoard scalars (step = round) into '
+           '<run_dir>/tensorboard/; view with tensorboard --logdir=<root_output_dir>.')
   seed: int = setting(
       0, checks=[_SEED_RANGE],
       help='Seed of model init, cohort sampling, shuffles and every random layer; each stream '
@@ -161,6 +170,10 @@ class ScheduleSettings(config.Section):
   target_accuracy: Optional[float] = setting(
       None, checks=[(lambda v: 0 < v <= 1, 'must be in (0, 1]')],
       help='Test accuracy whose first (interpolated) round summary.json reports.')
+  stop_at_target: bool = setting(
+      False, active=lambda f: f['target_accuracy'] is not None,
+      help='End the run (status target_reached) after the first evaluation at or above '
+           '--target_accuracy, so rounds-to-target sweeps spend no time after it.')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,6 +201,10 @@ CROSS_CHECKS = (
         lambda f: (f['dataset'] not in federated_data.DATASETS or _natural(f)
                    or f['clients_per_round'] <= f['num_clients']),
         '--clients_per_round must be <= --num_clients'),
+    config.CrossCheck(
+        ('stop_at_target', 'target_accuracy'),
+        lambda f: not f['stop_at_target'] or f['target_accuracy'] is not None,
+        '--stop_at_target requires --target_accuracy'),
 )
 
 

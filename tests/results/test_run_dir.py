@@ -32,7 +32,7 @@ def test_plan_start_resume_done_and_conflicts(tmp_path, make_config):
   config = make_config(root_output_dir=str(tmp_path), experiment_name='run')
   paths, action = run_dir.plan(config, overwrite=False)
   assert action == run_dir.Action.START and not os.path.exists(paths.run_dir)
-  run_dir.create(paths, action, config)
+  run_dir.create(paths, action, config).release()
   assert json.load(open(paths.hparams_json)) == config_lib.active_flat(config)
 
   assert run_dir.plan(config, overwrite=False)[1] == run_dir.Action.RESUME
@@ -51,10 +51,10 @@ def test_plan_start_resume_done_and_conflicts(tmp_path, make_config):
 def test_overwrite_replaces_the_directory(tmp_path, make_config):
   config = make_config(root_output_dir=str(tmp_path), experiment_name='run')
   paths, action = run_dir.plan(config, overwrite=False)
-  run_dir.create(paths, action, config)
+  run_dir.create(paths, action, config).release()
   open(paths.metrics_csv, 'w').write('round_num\n1\n')
-  run_dir.create(paths, run_dir.Action.OVERWRITE, config)
-  assert sorted(os.listdir(paths.run_dir)) == ['hparams.json']
+  run_dir.create(paths, run_dir.Action.OVERWRITE, config).release()
+  assert sorted(os.listdir(paths.run_dir)) == ['.lock', 'hparams.json']
 
 
 def test_foreign_directory_is_refused(tmp_path, make_config):

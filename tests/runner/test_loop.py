@@ -40,9 +40,9 @@ def digits_config(make_config, tmp_path):
 
 def _run(config, out=None):
   paths, action = run_dir.plan(config, overwrite=False)
-  run_dir.create(paths, action, config)
   data = experiment.load_data(config)
-  return paths, experiment.run(config, data, paths, out=out or io.StringIO())
+  with run_dir.create(paths, action, config):
+    return paths, experiment.run(config, data, paths, out=out or io.StringIO())
 
 
 def _metrics(paths):

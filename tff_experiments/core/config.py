@@ -47,7 +47,8 @@ def setting(default: Any, *, help: str, checks: Sequence[Check] = (),  # pylint:
             location: bool = False, path: bool = False, flag: Optional[str] = None) -> Any:
   """A config field. `active(flat)` says whether the setting matters for this run (inactive
   ones stay out of hparams.json and run identity); `resolve(flat)` replaces a `None` value from
-  settings declared before it; `location` marks where a run lives (not part of its identity);
+  settings declared before it; `location` marks where or how a run executes (paths, timeouts)
+  rather than what it computes, so it is not part of the run's identity;
   `path` values are user-expanded and made absolute."""
   return dataclasses.field(default=default, metadata={'setting': Setting(
       help=help, checks=tuple(checks), choices=choices, active=active, resolve=resolve,

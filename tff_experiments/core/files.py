@@ -27,9 +27,16 @@ def write_json_atomic(path: str, value: Any) -> None:
   write_text_atomic(path, json.dumps(value, indent=2) + '\n')
 
 
+class FileError(ValueError):
+  """A file this package wrote is unreadable (the message names it)."""
+
+
 def read_json(path: str) -> Optional[Any]:
-  """The JSON value in `path`, or None if the file is absent."""
+  """The JSON value in `path`, or None if the file is absent; FileError naming it if corrupt."""
   if not os.path.exists(path):
     return None
-  with open(path) as f:
-    return json.load(f)
+  try:
+    with open(path, encoding='utf-8') as f:
+      return json.load(f)
+  except (ValueError, UnicodeDecodeError, IsADirectoryError) as e:
+    raise FileError(f'{path} is not readable JSON ({e})') from e

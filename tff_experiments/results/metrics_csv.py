@@ -77,23 +77,57 @@ def row(*, round_metrics: Any, eval_metrics: Optional[Mapping[str, Any]],
   return out
 
 
+class MetricsCsvError(ValueError):
+  """metrics.csv cannot be read (the message names the file)."""
+
+
 class MetricsCsv:
   """metrics.csv, one row per round, rewritten atomically on every write.
 
   Writing round r first drops rows of rounds >= r (rows of rounds redone after resuming from
   an earlier checkpoint), so the file always reads as one consistent run. New columns (a
-  component that starts reporting later) are appended to the right.
+  component that starts reporting later) are appended to the right. `text()` is what a
+  checkpoint keeps, and `restored` rebuilds the file from it.
   """
 
-  def __init__(self, path: str):
+  def __init__(self, path: str, *, text: Optional[str] = None):
+    """Reads `path` (or, if given, `text` instead of the file's content)."""
     self._path = path
     self._columns: list[str] = [KEY_COLUMN]
     self._rows: list[dict[str, str]] = []
-    if os.path.exists(path):
+    if text is None and os.path.exists(path):
       with open(path, newline='') as f:
-        reader = csv.DictReader(f)
-        self._columns = list(reader.fieldnames or [KEY_COLUMN])
-        self._rows = list(reader)
+        text = f.read()
+    if text:
+      try:
+        reader = csv.DictReader(io.StringIO(text))
+        columns = list(reader.fieldnames or [KEY_COLUMN])
+        rows = list(reader)
+        if columns[0] != KEY_COLUMN or any(None in r for r in rows):
+          raise ValueError('malformed header or rows')
+        [int(r[KEY_COLUMN]) for r in rows]  # pylint: disable=expression-not-assigned
+      except (csv.Error, ValueError, TypeError) as e:
+        raise MetricsCsvError(f'{path} is not a readable metrics file ({e})') from e
+      self._columns, self._rows = columns, rows
+
+  @classmethod
+  def restored(cls, path: str, text: str) -> 'MetricsCsv':
+    """The file rebuilt from `text` (a checkpoint's copy), written atomically."""
+    metrics = cls(path, text=text)
+    metrics._flush()  # pylint: disable=protected-access
+    return metrics
+
+  def rounds(self) -> list[int]:
+    """The rounds with a row, in file order."""
+    return [int(r[KEY_COLUMN]) for r in self._rows]
+
+  def text(self) -> str:
+    """The file's content."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=self._columns, lineterminator='\n')
+    writer.writeheader()
+    writer.writerows(self._rows)
+    return buffer.getvalue()
 
   def write(self, round_num: int, values: Mapping[str, Any]) -> None:
     """Records the row of `round_num`, replacing it and any later rows."""
@@ -101,8 +135,7 @@ class MetricsCsv:
     self._columns += [k for k in values if k not in self._columns]
     self._rows.append({KEY_COLUMN: str(round_num),
                        **{k: '' if v is None else v for k, v in values.items()}})
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=self._columns, lineterminator='\n')
-    writer.writeheader()
-    writer.writerows(self._rows)
-    files.write_text_atomic(self._path, buffer.getvalue())
+    self._flush()
+
+  def _flush(self) -> None:
+    files.write_text_atomic(self._path, self.text())

@@ -68,11 +68,38 @@ class Divergence(RoundHook):
     return None
 
 
+class StopAtTarget(RoundHook):
+  """--stop_at_target: ends the run with `target_reached` once the test accuracy reaches
+  --target_accuracy (rounds without evaluation never stop it)."""
+
+  def __init__(self, target_accuracy: float):
+    self.target_accuracy = target_accuracy
+
+  def stop_after(self, plan, row):
+    accuracy = row.get('eval/accuracy')
+    if (isinstance(accuracy, (int, float)) and not math.isnan(accuracy)
+        and accuracy >= self.target_accuracy):
+      return Stop('target_reached', f'round {plan.round_num}: test accuracy {accuracy:.4f} '
+                  f'reached --target_accuracy={self.target_accuracy:g} (--stop_at_target)')
+    return None
+
+
+def _tensorboard(config, paths) -> Optional[RoundHook]:
+  """--tensorboard's hook (imported here: it needs TF and builds on this module)."""
+  from tff_experiments.results import tensorboard  # pylint: disable=g-import-not-at-top
+  return tensorboard.hook(config, paths)
+
+
 # name -> fn(config: settings.ExperimentConfig, paths: run_dir.RunPaths) -> RoundHook | None
 HOOKS: registry.Registry[Callable[[Any, Any], Optional[RoundHook]]] = registry.Registry(
     'round hook', flag='(none)', entries={
         'plan_columns': lambda config, paths: PlanColumns(),
         'divergence': lambda config, paths: Divergence(),
+        'stop_at_target': lambda config, paths: (
+            StopAtTarget(config.schedule.target_accuracy)
+            if config.schedule.stop_at_target else None),
+        # Last, so that it sees every other hook's columns.
+        'tensorboard': _tensorboard,
     })
 
 

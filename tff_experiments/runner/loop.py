@@ -1,20 +1,20 @@
 """The round loop, the same for every algorithm: plan, train, evaluate, record, checkpoint.
 
 Each round: the planner's `RoundPlan` (cohort, who reports, step caps, seeds) -> hooks may stop
-the run -> `process.next` on the reporting clients' tasks (a plan where nobody reports is
-skipped; a round whose measurements say `aborted` keeps the old model) -> evaluation -> one
-metrics row plus hook columns -> checkpoint. Resuming is a property of the loop: state and
-round come from the latest checkpoint, plans are functions of (seed, round), hooks replay the
-rounds already done, and rows after the checkpoint are replaced as their rounds are redone.
+the run -> `process.next` on the reporting clients' tasks, within a deadline (a plan where
+nobody reports is skipped; a round whose measurements say `aborted` keeps the old model) ->
+evaluation -> one metrics row plus hook columns -> checkpoint (state and the rows so far).
+Resuming is a property of the loop: state, round and metrics rows come from the newest intact
+checkpoint, plans are functions of (seed, round), hooks replay the rounds already done, and
+rows after the checkpoint are redone.
 """
 
-import asyncio
+import contextlib
 import dataclasses
 import datetime
-import os
 import sys
 import time
-from typing import Any, Callable, Mapping, Optional, Sequence, TextIO
+from typing import Any, Callable, ContextManager, Mapping, Optional, Sequence, TextIO
 
 import tensorflow_federated as tff
 
@@ -22,12 +22,13 @@ from tff_experiments.core import files
 from tff_experiments.results import metrics_csv
 from tff_experiments.results import run_dir
 from tff_experiments.results import summary as summary_lib
+from tff_experiments.runner import checkpoints
 from tff_experiments.runner import hooks as hooks_lib
 from tff_experiments.runner import round_plan
 
 Evaluator = Callable[[tff.learning.models.ModelWeights], Mapping[str, float]]
-# Checkpoints kept besides the first (TFF keeps the first for reproducibility).
-_CHECKPOINTS_KEPT = 3
+# Automatic round deadline: at least this, else 20x the slowest round so far.
+_MIN_AUTO_TIMEOUT_S = 600.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +38,7 @@ class Schedule:
   rounds_per_eval: int
   rounds_per_checkpoint: int
   target_accuracy: Optional[float] = None
+  worker_timeout_s: Optional[float] = None
 
 
 def _is_due(round_num: int, every: int, total: int) -> bool:
@@ -61,29 +63,69 @@ def _progress_line(round_num: int, total: int, row: Mapping, seconds: Sequence[f
           f'{per_round:.2f} s/round  ETA {eta}{status}')
 
 
+def _round_timeout(schedule: Schedule, seconds: Sequence[float]) -> float:
+  """The deadline of the next round: --worker_timeout_s, or 20x the slowest round (>= 600 s)."""
+  if schedule.worker_timeout_s is not None:
+    return schedule.worker_timeout_s
+  return max(_MIN_AUTO_TIMEOUT_S, 20 * max(seconds, default=0.0))
+
+
+def _resume(checkpoints_: checkpoints.Checkpoints, initial_state, paths: run_dir.RunPaths,
+            say: Callable[[str], None]):
+  """(state, start round, metrics file) from the newest intact checkpoint, or a fresh start.
+
+  The checkpoint's copy of the metrics rows is authoritative: a truncated, emptied, deleted
+  or unparseable metrics.csv is rebuilt from it (and said so); rows after it are redone.
+  """
+  restored = checkpoints_.restore(initial_state)
+  if restored is None:
+    return initial_state, 0, metrics_csv.MetricsCsv.restored(paths.metrics_csv, '')
+  say(f'resuming {paths.run_dir} from the checkpoint of round {restored.round_num}')
+  expected = list(range(1, restored.round_num + 1))
+  if restored.metrics_csv is None:  # A checkpoint of an older version: the file must do.
+    csv_file = metrics_csv.MetricsCsv(paths.metrics_csv)
+    if [r for r in csv_file.rounds() if r <= restored.round_num] != expected:
+      raise metrics_csv.MetricsCsvError(
+          f'{paths.metrics_csv} lacks rows of rounds 1-{restored.round_num} and its checkpoint '
+          'holds no copy; pass --overwrite to start the run again')
+    return restored.state, restored.round_num, csv_file
+  try:
+    on_disk = metrics_csv.MetricsCsv(paths.metrics_csv).text()
+  except metrics_csv.MetricsCsvError:
+    on_disk = None
+  csv_file = metrics_csv.MetricsCsv.restored(paths.metrics_csv, restored.metrics_csv)
+  if csv_file.rounds() != expected:
+    raise metrics_csv.MetricsCsvError(
+        f'the checkpoint of round {restored.round_num} holds rows {csv_file.rounds()}')
+  if on_disk is not None and not on_disk.startswith(restored.metrics_csv.rstrip('\n')):
+    say(f'warning: {paths.metrics_csv} was damaged or incomplete; rebuilt rounds '
+        f'1-{restored.round_num} from the checkpoint')
+  elif on_disk is None:
+    say(f'warning: {paths.metrics_csv} was unreadable or missing; rebuilt rounds '
+        f'1-{restored.round_num} from the checkpoint')
+  return restored.state, restored.round_num, csv_file
+
+
 def run(schedule: Schedule, *, process: tff.learning.templates.LearningProcess,
         planner: round_plan.RoundPlanner, evaluate: Evaluator, paths: run_dir.RunPaths,
         hooks: Optional[Sequence[hooks_lib.RoundHook]] = None,
+        guard: Optional[Callable[[float], ContextManager]] = None,
         out: Optional[TextIO] = None) -> dict:
   """Runs (or resumes) `process` for `schedule.total_rounds` rounds; returns the summary.
 
-  `process.next` takes the `client_data` tasks of a plan's reporting clients.
+  `process.next` takes the `client_data` tasks of a plan's reporting clients. `guard(s)`
+  bounds each round (the runtime's watchdog deadline). The summary is written whatever
+  happens; an exception leaves status `failed` (or `interrupted`) and the message.
   """
   out = out or sys.stdout
+  say = lambda text: print(text, file=out, flush=True)
   hooks = hooks_lib.default_hooks() if hooks is None else list(hooks)
-  loop = asyncio.new_event_loop()
+  guard = guard or (lambda seconds: contextlib.nullcontext())
+  saved = checkpoints.Checkpoints(paths.checkpoints_dir, say=say)
   status, message, summary = 'failed', None, None
   try:
-    state_manager = tff.program.FileProgramStateManager(
-        paths.checkpoints_dir, keep_total=_CHECKPOINTS_KEPT, keep_first=True)
-    csv_file = metrics_csv.MetricsCsv(paths.metrics_csv)
-    state = process.initialize()
-    saved_state, saved_round = loop.run_until_complete(state_manager.load_latest(state))
-    start = 0
-    if saved_state is not None:
-      state, start = saved_state, saved_round
-      print(f'resuming {paths.run_dir} from the checkpoint of round {start}', file=out,
-            flush=True)
+    saved.remove_temporaries()
+    state, start, csv_file = _resume(saved, process.initialize(), paths, say)
     for done in range(1, start + 1):
       for hook in hooks:
         hook.replay(planner.plan(done))
@@ -98,7 +140,8 @@ def run(schedule: Schedule, *, process: tff.learning.templates.LearningProcess,
       began = time.perf_counter()
       round_status, measurements = 'skipped', None
       if not plan.skipped:
-        output = process.next(state, plan.tasks())
+        with guard(_round_timeout(schedule, seconds)):
+          output = process.next(state, plan.tasks())
         measurements = output.metrics
         round_status = 'aborted' if _aborted(measurements) else 'ok'
         if round_status == 'ok':
@@ -117,24 +160,37 @@ def run(schedule: Schedule, *, process: tff.learning.templates.LearningProcess,
       csv_file.write(round_num, row)
       stop = next(filter(None, (h.stop_after(plan, row) for h in hooks)), None)
       if stop or _is_due(round_num, schedule.rounds_per_checkpoint, schedule.total_rounds):
-        loop.run_until_complete(state_manager.save(state, round_num))
+        saved.save(state, round_num, csv_file.text())
       seconds.append(round_time + (eval_time or 0.0))
-      print(_progress_line(round_num, schedule.total_rounds, row, seconds), file=out, flush=True)
+      say(_progress_line(round_num, schedule.total_rounds, row, seconds))
       if stop:
         status, message = stop.status, stop.message
-        print(f'stopped: {stop.message}', file=out, flush=True)
+        say(f'stopped: {stop.message}')
         break
   except KeyboardInterrupt:
     status = 'interrupted'
     raise
-  except BaseException:
-    status = 'failed'
+  except BaseException as e:
+    status, message = 'failed', f'{type(e).__name__}: {e}'
     raise
   finally:
-    loop.close()
-    if os.path.exists(paths.metrics_csv):
-      summary = summary_lib.summarize(
-          paths.metrics_csv, target_accuracy=schedule.target_accuracy, status=status,
-          total_rounds=schedule.total_rounds, message=message)
-      files.write_json_atomic(paths.summary_json, summary)
+    saved.remove_temporaries()
+    saved.close()
+    summary = _write_summary(schedule, paths, status=status, message=message)
+  return summary
+
+
+def _write_summary(schedule: Schedule, paths: run_dir.RunPaths, *, status: str,
+                   message: Optional[str]) -> Optional[dict]:
+  """summary.json from metrics.csv; on a full disk or unreadable CSV, as much as possible."""
+  try:
+    summary = summary_lib.summarize(
+        paths.metrics_csv, target_accuracy=schedule.target_accuracy, status=status,
+        total_rounds=schedule.total_rounds, message=message)
+  except (OSError, ValueError, KeyError):
+    summary = {'status': status, 'total_rounds': schedule.total_rounds, 'message': message}
+  try:
+    files.write_json_atomic(paths.summary_json, summary)
+  except OSError:
+    pass  # E.g. the disk is full: the run's error says so; the checkpoint is intact.
   return summary

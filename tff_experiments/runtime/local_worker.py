@@ -18,6 +18,8 @@ import grpc
 import portpicker
 import tensorflow_federated as tff
 
+from tff_experiments.runtime import watchdog
+
 _PR_SET_PDEATHSIG = 1
 _READY_TIMEOUT_S = 60.0
 _GRPC_MAX_MESSAGE_BYTES = 2 * 1000 * 1000 * 1000
@@ -116,8 +118,13 @@ def remote_context(target: str) -> tff.framework.SyncExecutionContext:
 
 @contextlib.contextmanager
 def local_worker(*, log_path: Optional[str] = None, max_concurrent_computation_calls: int = -1,
-                 intra_op_threads: int = 1) -> Iterator[None]:
-  """Runs TFF computations on a private local worker for the duration of the block."""
+                 intra_op_threads: int = 1) -> Iterator[watchdog.Watchdog]:
+  """Runs TFF computations on a private local worker for the duration of the block.
+
+  Yields the worker's `watchdog.Watchdog`: if the worker dies, the block gets
+  `watchdog.WorkerFailure` within a fraction of a second instead of hanging in gRPC retries;
+  `deadline(s)` bounds a call to the worker.
+  """
   log_path = log_path or os.devnull
   port = portpicker.pick_unused_port()
   process = start_worker(port=port, log_path=log_path,
@@ -126,7 +133,8 @@ def local_worker(*, log_path: Optional[str] = None, max_concurrent_computation_c
   try:
     context = remote_context(f'localhost:{port}')
     _wait_until_ready(context.stub, process, log_path)
-    with tff.framework.get_context_stack().install(context):
-      yield
+    with tff.framework.get_context_stack().install(context), watchdog.Watchdog(
+        process, log_path=log_path) as guard:
+      yield guard
   finally:
     stop_worker(process)

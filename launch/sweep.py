@@ -1,0 +1,297 @@
+r"""Runs a grid of `launch.run_experiment` runs, N at a time; re-running it resumes the sweep.
+
+  python -m launch.sweep --grid client_learning_rate=0.01,0.03,0.1 \
+      --grid server_optimizer=sgd,adam --seeds=0,1,2 --sweep_name=lr_opt \
+      -- --dataset=digits --total_rounds=50
+
+Flags after `--` are fixed for every run (`--flagfile=launch/presets/...` works there too).
+Every point is validated up front by run_experiment's own flag definitions and checks (and its
+run directory by the same rules), so a typo fails the whole sweep before anything starts.
+Each point is one run, `<root_output_dir>/<sweep_name>/<run_name>/`, named from its grid values
+(`client_learning_rate=0.01-server_optimizer=adam-seed=1`), with its output in
+`<run_name>.log` beside it; `sweep.json` there records points, commands and states. A failed
+run does not stop the others; the exit code is 1 if any failed (130 if interrupted). Finished
+runs are skipped on a re-run and unfinished ones resume from their checkpoints.
+"""
+
+import os
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # Before TF is imported.
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from launch import quiet_tf
+
+quiet_tf.import_tensorflow()  # First: without TF's three cuDNN/cuFFT/cuBLAS lines.
+
+import datetime
+import difflib
+import shlex
+import signal
+import sys
+import time
+from typing import Sequence
+
+from absl import app
+from absl import flags
+import tqdm
+
+from launch import flag_binding
+from tff_experiments.core import config as config_lib
+from tff_experiments.core import files
+from tff_experiments.results import run_dir
+# Imported for its side effect: it frees TFF's import-time default context, whose __del__
+# otherwise fails noisily at exit (the sweep itself runs no TFF computation).
+from tff_experiments.runtime import local_worker  # pylint: disable=unused-import
+from tff_experiments.sweeps import grid
+from tff_experiments.sweeps import pool
+from tff_experiments.sweeps import state
+
+_GRID = flags.DEFINE_multi_string(
+    'grid', [], 'One axis of the grid: flag=value1,value2,... (repeat for more axes).')
+_GRID_FILE = flags.DEFINE_string(
+    'grid_file', None, 'JSON or YAML file of more axes: {flag: [values, ...], ...}.')
+_SEEDS = flags.DEFINE_list('seeds', None, 'Seeds of every point (--seed): the last axis.')
+_SWEEP_NAME = flags.DEFINE_string(
+    'sweep_name', None, 'Directory of the sweep under --root_output_dir. Default: '
+    'sweep-<grid flags>-<hash of the grid and fixed flags>, so the same command resumes it.')
+_ROOT = flags.DEFINE_string('root_output_dir', 'results', 'Where the sweep directory goes.')
+_PARALLEL = flags.DEFINE_integer(
+    'parallel', None, 'Runs at a time (default: the usable cores); the TF thread pools of each '
+    'run get cores/parallel threads.', lower_bound=1)
+_DRY_RUN = flags.DEFINE_bool('dry_run', False, 'Print the runs and what each would do; exit.')
+
+# Flags of launch.run_experiment that are not settings.
+_EXTRA_RUN_FLAGS = ('overwrite',)
+# Set by the sweep for each run.
+_SWEEP_FLAGS = ('experiment_name', 'root_output_dir')
+_THREAD_VARIABLES = ('TF_NUM_INTRAOP_THREADS', 'TF_NUM_INTEROP_THREADS')
+
+
+class SweepError(ValueError):
+  """The sweep cannot start (the message names the flag, value or run)."""
+
+
+def parse_run_flags(argv: Sequence[str]) -> flags.FlagValues:
+  """`argv` parsed by launch.run_experiment's own flag definitions and validators."""
+  values = flags.FlagValues()
+  flag_binding.define_flags(values)
+  flags.DEFINE_bool('overwrite', False, 'Replace existing runs.', flag_values=values)
+  try:
+    rest = values(['run_experiment', *argv])
+  except flags.Error as e:
+    raise SweepError(str(e)) from e
+  if len(rest) > 1:
+    raise SweepError(f'unexpected arguments for launch.run_experiment: {rest[1:]}')
+  return values
+
+
+def _check_axes(axes: Sequence[grid.Axis], fixed: flags.FlagValues) -> None:
+  known = flag_binding.flag_names()
+  for axis in axes:
+    if axis.flag in _SWEEP_FLAGS:
+      raise SweepError(f'--{axis.flag} cannot be a grid axis: the sweep sets it for each run')
+    if axis.flag not in known:
+      close = difflib.get_close_matches(axis.flag, known, n=1)
+      hint = f'; did you mean {close[0]}?' if close else '; see launch.run_experiment --help'
+      raise SweepError(f'--grid: unknown flag {axis.flag!r}{hint}')
+    if fixed[axis.flag].present:
+      raise SweepError(f'--{axis.flag} is both a grid axis and a fixed flag after --')
+  for flag in _SWEEP_FLAGS:
+    if fixed[flag].present:
+      raise SweepError(f'--{flag} after --: the sweep names its runs and puts them under '
+                       '--root_output_dir/--sweep_name')
+
+
+def plan_points(axes: Sequence[grid.Axis], fixed_args: Sequence[str], sweep_dir: str
+                ) -> list[tuple[state.Point, run_dir.Action]]:
+  """Every point as a validated run (its command, settings and run directory) and what
+  run_experiment would do with it (start, resume, done); SweepError naming the point."""
+  fixed = parse_run_flags(fixed_args)
+  _check_axes(axes, fixed)
+  planned = []
+  for values in grid.expand(axes):
+    args = [*fixed_args, *grid.flag_args(values)]
+    try:
+      parsed = parse_run_flags(args)
+    except SweepError as e:
+      raise SweepError(f'grid point {grid.flag_args(values)}: {e}') from e
+    name = grid.run_name({flag: parsed[flag].value for flag in values})
+    args += [f'--root_output_dir={sweep_dir}', f'--experiment_name={name}']
+    try:
+      parsed.root_output_dir, parsed.experiment_name = sweep_dir, name
+      config = flag_binding.config_from_flags(parsed)
+      paths, action = run_dir.plan(config, overwrite=parsed.overwrite)
+    except (flags.Error, config_lib.ConfigError, run_dir.RunDirError, files.FileError) as e:
+      raise SweepError(f'run {name}: {e}') from e
+    point = state.Point(
+        name=name, values=dict(values), run_dir=paths.run_dir,
+        log=os.path.join(sweep_dir, f'{name}.log'),
+        command=[sys.executable, '-m', 'launch.run_experiment', *args],
+        hparams=config_lib.active_flat(config))
+    planned.append((point, action))
+  grid.check_unique([p.name for p, _ in planned])
+  return planned
+
+
+def _axes() -> list[grid.Axis]:
+  """The grid's axes from --grid, --grid_file and --seeds (seeds last)."""
+  axes = [grid.parse_axis(spec) for spec in _GRID.value]
+  if _GRID_FILE.value:
+    axes += grid.read_grid_file(_GRID_FILE.value)
+  seeds = None
+  if _SEEDS.value is not None:
+    try:
+      seeds = [int(s) for s in _SEEDS.value]
+    except ValueError as e:
+      raise SweepError(f'--seeds={",".join(_SEEDS.value)}: seeds are integers') from e
+  if not axes and seeds is None:
+    raise SweepError('nothing to sweep: give --grid, --grid_file or --seeds')
+  return grid.combine(axes, seeds)
+
+
+class _Progress:
+  """Done / running / failed counts with an ETA: a bar on a terminal, a line per event."""
+
+  def __init__(self, sweep: state.SweepFile, total: int):
+    self._sweep, self._total, self._began = sweep, total, time.monotonic()
+    self._bar = tqdm.tqdm(total=total, unit='run', disable=None, file=sys.stderr,
+                          dynamic_ncols=True)
+
+  def _counts(self) -> str:
+    counts = self._sweep.counts()
+    finished = counts[state.DONE] + counts[state.FAILED]
+    elapsed = time.monotonic() - self._began
+    eta = ('?' if not finished else tqdm.tqdm.format_interval(
+        elapsed / finished * (self._total - finished)))
+    return (f'[{finished}/{self._total} finished: {counts[state.DONE]} done, '
+            f'{counts[state.RUNNING]} running, {counts[state.FAILED]} failed; ETA {eta}]')
+
+  def say(self, text: str) -> None:
+    self._bar.set_postfix_str(self._counts()[1:-1], refresh=False)
+    tqdm.tqdm.write(f'{self._counts()} {text}', file=sys.stdout)
+    sys.stdout.flush()
+
+  def finished(self) -> None:
+    self._bar.update(1)
+
+  def close(self) -> None:
+    self._bar.close()
+
+
+def _describe(point: state.Point) -> str:
+  if point.state == state.FAILED:
+    return f'FAILED {point.name} (exit {point.exit_code}): {point.message}; log: {point.log}'
+  return f'{point.state} {point.name} ({point.status}, {point.seconds:.0f} s)'
+
+
+def run_sweep(sweep: state.SweepFile, parallel: int, threads: int) -> int:
+  """Runs the sweep's pending points; the exit code (0, 1 if any failed, 130 interrupted)."""
+  by_name = {p.name: p for p in sweep.points}
+  jobs = [pool.Job(key=p.name, command=p.command, log_path=p.log,
+                   env={**os.environ, 'PYTHONUNBUFFERED': '1',
+                        **{v: os.environ.get(v) or str(threads) for v in _THREAD_VARIABLES}})
+          for p in sweep.points if p.state == state.PENDING]
+  progress = _Progress(sweep, len(jobs))
+
+  def on_start(job: pool.Job) -> None:
+    with open(job.log_path, 'a', encoding='utf-8') as log:
+      log.write(f'=== {datetime.datetime.now().isoformat(timespec="seconds")}: '
+                f'{" ".join(job.command)}\n')
+    sweep.update(by_name[job.key], state=state.RUNNING)
+    progress.say(f'started {job.key}')
+
+  def on_exit(job: pool.Job, code: int, seconds: float) -> None:
+    point = by_name[job.key]
+    try:
+      summary = files.read_json(os.path.join(point.run_dir, 'summary.json'))
+    except files.FileError:
+      summary = None
+    new_state, status = state.outcome(code, summary)
+    message = state.failure_message(job.log_path) if new_state != state.DONE else None
+    sweep.update(point, state=new_state, status=status, exit_code=code,
+                 seconds=round(seconds, 1), message=message)
+    progress.finished()
+    progress.say(_describe(point))
+
+  try:
+    pool.Pool(parallel, on_start=on_start, on_exit=on_exit).run(jobs)
+  except KeyboardInterrupt:
+    progress.close()
+    print(f'interrupted: every run was stopped; run the same command again to resume the sweep '
+          f'({os.path.dirname(sweep.path)})', file=sys.stderr)
+    return 130
+  progress.close()
+  return _report(sweep)
+
+
+def _report(sweep: state.SweepFile) -> int:
+  counts = sweep.counts()
+  failed = [p for p in sweep.points if p.state == state.FAILED]
+  diverged = [p.name for p in sweep.points if p.status == 'diverged']
+  print(f'sweep {sweep.header["sweep_name"]}: {len(sweep.points)} runs: '
+        f'{counts[state.DONE]} done, {counts[state.SKIPPED]} already done (skipped), '
+        f'{len(failed)} failed; results in {os.path.dirname(sweep.path)}')
+  if diverged:
+    print(f'diverged (a result, not a failure): {", ".join(diverged)}')
+  for point in failed:
+    print(f'failed: {point.name}: {point.message}\n  log: {point.log}', file=sys.stderr)
+  print(f'compare: python -m launch.compare {os.path.dirname(sweep.path)} '
+        f'--output_dir={os.path.dirname(sweep.path)}/comparison')
+  return 1 if failed else 0
+
+
+def _raise_keyboard_interrupt(signum, frame):
+  del signum, frame
+  raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str]) -> int:
+  try:
+    return _main(list(argv[1:]))
+  except KeyboardInterrupt:  # Before any run started (while validating).
+    print('interrupted', file=sys.stderr)
+    return 130
+
+
+def _main(fixed_args: list[str]) -> int:
+  """The sweep of the parsed flags, with `fixed_args` for every run; the exit code."""
+  try:
+    axes = _axes()
+    sweep_name = _SWEEP_NAME.value or grid.default_sweep_name(axes, fixed_args)
+    if not sweep_name.strip() or os.sep in sweep_name or sweep_name in ('.', '..'):
+      raise SweepError(f'--sweep_name={sweep_name!r}: must be a directory name')
+    sweep_dir = os.path.join(os.path.abspath(os.path.expanduser(_ROOT.value)), sweep_name)
+    planned = plan_points(axes, fixed_args, sweep_dir)
+  except (SweepError, grid.GridError) as e:
+    print(f'sweep: error: {e}', file=sys.stderr)
+    return 2
+  parallel = _PARALLEL.value or len(os.sched_getaffinity(0))
+  threads = pool.threads_per_job(parallel)
+  for point, action in planned:
+    if action == run_dir.Action.DONE:
+      summary = files.read_json(os.path.join(point.run_dir, 'summary.json')) or {}
+      point.state, point.status = state.SKIPPED, summary.get('status')
+  print(f'sweep {sweep_name}: {len(planned)} runs in {sweep_dir} (parallel {parallel}, '
+        f'{threads} TF thread(s) per run)')
+  if _DRY_RUN.value:
+    for point, action in planned:
+      print(f'  {"skip" if action == run_dir.Action.DONE else action.value:9} {point.name}\n'
+            f'      {shlex.join(point.command)}')
+    return 0
+  for signum in (signal.SIGTERM, signal.SIGHUP):
+    signal.signal(signum, _raise_keyboard_interrupt)
+  os.makedirs(sweep_dir, exist_ok=True)
+  header = {'sweep_name': sweep_name, 'sweep_dir': sweep_dir,
+            'grid': {a.flag: list(a.values) for a in axes}, 'fixed_args': fixed_args,
+            'parallel': parallel, 'threads_per_run': threads,
+            'started': datetime.datetime.now().isoformat(timespec='seconds')}
+  sweep = state.SweepFile(os.path.join(sweep_dir, state.FILE_NAME), header=header,
+                          points=[p for p, _ in planned])
+  skipped = [p.name for p in sweep.points if p.state == state.SKIPPED]
+  if skipped:
+    print(f'{len(skipped)} run(s) already finished, skipped: {", ".join(skipped)}')
+  return run_sweep(sweep, parallel, threads)
+
+
+if __name__ == '__main__':
+  app.run(main)
