@@ -60,6 +60,13 @@ def _error(text: str) -> None:
   print(f'run_experiment: error: {text}', file=sys.stderr, flush=True)
 
 
+def _is_disk_full(error: BaseException) -> bool:
+  """ENOSPC from Python, or TF's ResourceExhaustedError writing a checkpoint on a full disk."""
+  if isinstance(error, OSError):
+    return error.errno == errno.ENOSPC
+  return isinstance(error, tf.errors.OpError) and 'No space left on device' in str(error)
+
+
 def _report_unexpected(error: BaseException, paths: Optional[run_dir.RunPaths]) -> None:
   """One line for the user; the traceback goes to error.log (in the run dir if there is one)."""
   trace = ''.join(traceback.format_exception(error))
@@ -136,15 +143,12 @@ def main(argv):
           checkpoints.CheckpointError, metrics_csv.MetricsCsvError) as e:
     _error(str(e))
     return 1
-  except OSError as e:
-    if e.errno == errno.ENOSPC:
-      _error(f'the disk is full ({e.filename or "writing the run"}); free space and run the '
-             'same command again to resume from the last checkpoint')
-      return 1
-    _report_unexpected(e, paths)
-    return 1
   except Exception as e:  # pylint: disable=broad-except  # One line + a log, never a traceback.
-    _report_unexpected(e, paths)
+    if _is_disk_full(e):
+      _error(f'the disk is full ({getattr(e, "filename", None) or paths.run_dir}); free space '
+             'and run the same command again to resume from the last checkpoint')
+    else:
+      _report_unexpected(e, paths)
     return 1
 
 

@@ -30,3 +30,7 @@ def tff_worker(tmp_path_factory):
   log = tmp_path_factory.mktemp('worker') / 'worker.log'
   with local_worker.local_worker(log_path=str(log)):
     yield
+
+
+def pytest_configure(config):
+  config.addinivalue_line('markers', 'slow: end-to-end subprocess runs (seconds each)')

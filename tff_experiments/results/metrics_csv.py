@@ -96,8 +96,12 @@ class MetricsCsv:
     self._columns: list[str] = [KEY_COLUMN]
     self._rows: list[dict[str, str]] = []
     if text is None and os.path.exists(path):
-      with open(path, newline='') as f:
-        text = f.read()
+      with open(path, 'rb') as f:
+        raw = f.read()
+      try:
+        text = raw.decode('utf-8')
+      except UnicodeDecodeError as e:
+        raise MetricsCsvError(f'{path} is not a readable metrics file ({e})') from e
     if text:
       try:
         reader = csv.DictReader(io.StringIO(text))
