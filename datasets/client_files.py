@@ -12,11 +12,13 @@ as `x / 255`; float32 images are already in [0, 1].
 
 Reliability: the directory appears atomically (written as `.<fingerprint>.*.partial` beside it,
 then renamed), so a killed write is never mistaken for a cache; such leftovers older than an hour
-are removed. Every reuse checks each file's size and sha256 against meta.json (about 0.1 s for
-MNIST's 47 MB), so a truncated, changed or missing file, or a damaged meta.json, is found by the
-cache itself; the directory is then rebuilt from the arrays at hand (one logged warning) instead
-of failing every later run. Nothing is fsync'ed: a file lost to a crash is caught the same way.
+are removed. Every reuse checks each file's size and sha256 against meta.json (MNIST's 47 MB in
+100 files: 0.04 s from the page cache, 0.09 s cold), so a truncated, changed or missing file, or
+a damaged meta.json, is found by the cache itself; the directory is then rebuilt from the arrays
+at hand (one logged warning) instead of failing every later run. Nothing is fsync'ed: a file
+lost to a crash is caught the same way.
 """
+
 import collections
 from collections.abc import Iterator, Mapping
 import contextlib
@@ -102,17 +104,22 @@ def write_client_files(
   """
   final_dir = os.path.join(cache_dir, fingerprint)
   _remove_abandoned(cache_dir, fingerprint)
-  for _ in range(_MAX_REBUILDS + 1):
+  rebuilds = 0
+  # Each pass either returns, rebuilds, or finds the directory changed by a concurrent caller
+  # (which settles once that caller's copy is in place); the range is only a backstop.
+  for _ in range(4 * (_MAX_REBUILDS + 1)):
     if not os.path.isdir(final_dir):
       _create(cache_dir, fingerprint, clients)
     try:
       return _open(final_dir, expected_ids=sorted(clients))
-    except _DamagedCache as damage:
-      logging.warning('client-data cache %s is damaged (%s); rebuilding it.', final_dir,
-                      damage.reason)
-      _replace(cache_dir, fingerprint, clients, damage)
-  raise base.DataError(f'client-data cache {final_dir} was still damaged after {_MAX_REBUILDS} '
-                       'rebuilds; check the disk under --cache_dir.')
+    except _DamagedCache as e:
+      damage = e
+    if rebuilds == _MAX_REBUILDS:
+      break
+    if _replace(cache_dir, fingerprint, clients, damage):
+      rebuilds += 1
+  raise base.DataError(f'client-data cache {final_dir} is damaged ({damage.reason}) even after '
+                       f'{rebuilds} rebuilds; check the disk under --cache_dir.')
 
 
 class _DamagedCache(Exception):
@@ -138,29 +145,40 @@ def _create(cache_dir: str, fingerprint: str,  # pylint: disable=redefined-outer
 
 def _replace(cache_dir: str, fingerprint: str,  # pylint: disable=redefined-outer-name
              clients: Mapping[str, tuple[np.ndarray, np.ndarray]],
-             damage: _DamagedCache) -> None:
+             damage: _DamagedCache) -> bool:
   """Replaces the damaged directory `damage` verified with a fresh copy, atomically.
 
   The copy is written first (outside the lock). Under the lock, the swap happens only if the
   directory in place is still the damaged one (same inode): a concurrent caller may have
   replaced it already, and then this copy is dropped. Readers see the old or the new directory,
-  apart from the instant between the two renames.
+  apart from the instant between the two renames. Returns whether a copy was written (False:
+  the directory had changed meanwhile, and the caller should simply look again).
   """
   final_dir = os.path.join(cache_dir, fingerprint)
-  foreign = sorted(n for n in os.listdir(final_dir)
-                   if n != _META_FILE and not _CLIENT_FILE.fullmatch(n))
+  try:
+    foreign = sorted(n for n in os.listdir(final_dir)
+                     if n != _META_FILE and not _CLIENT_FILE.fullmatch(n))
+  except FileNotFoundError:
+    return False  # Moved away meanwhile.
+  if _identity(final_dir) != damage.identity:
+    return False  # Replaced meanwhile by a concurrent caller.
   if foreign:
     raise base.DataError(
         f'client-data cache {final_dir} is damaged ({damage.reason}) and also holds files it '
         f'does not write ({", ".join(foreign[:3])}), so it is not removed automatically; '
         'delete it.')
+  logging.warning('client-data cache %s is damaged (%s); rebuilding it.', final_dir,
+                  damage.reason)
   temp_dir = _write_temp(cache_dir, fingerprint, clients)
   aside = None
   try:
     with _lock(cache_dir, fingerprint):
       if _identity(final_dir) == damage.identity:
         aside = tempfile.mkdtemp(prefix=f'.{fingerprint}.', suffix='.damaged', dir=cache_dir)
-        os.rename(final_dir, aside)  # Onto the empty directory just made: atomic.
+        try:
+          os.rename(final_dir, aside)  # Onto the empty directory just made: atomic.
+        except FileNotFoundError:  # Deleted by hand meanwhile: nothing to set aside.
+          pass
       try:
         os.rename(temp_dir, final_dir)
       except OSError:
@@ -170,6 +188,7 @@ def _replace(cache_dir: str, fingerprint: str,  # pylint: disable=redefined-oute
     shutil.rmtree(temp_dir, ignore_errors=True)  # Gone already if it was renamed in.
     if aside is not None:
       shutil.rmtree(aside, ignore_errors=True)
+  return True
 
 
 @contextlib.contextmanager
@@ -198,7 +217,9 @@ def _remove_abandoned(cache_dir: str,
   """Removes `.<fingerprint>.*.partial` / `.damaged` directories untouched for _STALE_AGE_S.
 
   A killed write leaves a `.partial`; a live writer adds a file at least every few seconds,
-  which refreshes the directory's mtime, so a younger one may be in use and is left alone.
+  which refreshes the directory's mtime, so a younger one may be in use and is left alone. A
+  `.damaged` one is left by a caller killed between setting a damaged cache aside and removing
+  it (it keeps the damaged directory's mtime; removing it twice at once is harmless).
   """
   try:
     names = os.listdir(cache_dir)
@@ -213,7 +234,7 @@ def _remove_abandoned(cache_dir: str,
       st = os.lstat(path)
     except OSError:
       continue
-    if stat.S_ISDIR(st.st_mode) and now - max(st.st_mtime, st.st_ctime) > _STALE_AGE_S:
+    if stat.S_ISDIR(st.st_mode) and now - st.st_mtime > _STALE_AGE_S:
       shutil.rmtree(path, ignore_errors=True)
 
 
@@ -308,7 +329,11 @@ def _open(directory: str, *, expected_ids: list[str]) -> tff.simulation.datasets
     with open(os.path.join(directory, _META_FILE), encoding='utf-8') as f:
       meta = json.load(f)
   except FileNotFoundError as e:
-    if not any(_CLIENT_FILE.fullmatch(n) for n in os.listdir(directory)):
+    try:
+      names = os.listdir(directory)
+    except FileNotFoundError:
+      raise damaged('the directory vanished') from e  # Swapped by a concurrent caller?
+    if not any(_CLIENT_FILE.fullmatch(n) for n in names):
       raise base.DataError(f'client-data cache {directory} has neither {_META_FILE} nor client '
                            'files, so it is no cache this package wrote; delete it.') from e
     raise damaged(f'{_META_FILE} is missing') from e
