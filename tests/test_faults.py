@@ -52,6 +52,14 @@ def _wait_for_line(process, prefix):
   raise AssertionError(f'no line starting {prefix!r}; stderr: {process.stderr.read()[-2000:]}')
 
 
+def _interrupt_after(args, prefix):
+  """Starts a run and Ctrl-C's it once a line starting `prefix` is printed."""
+  run = _start(args)
+  _wait_for_line(run, prefix)
+  run.send_signal(signal.SIGINT)
+  run.communicate(timeout=60)
+
+
 def _tree_digest(root) -> str:
   """A hash of every path, size and content under `root` (nothing else may change)."""
   digest = hashlib.sha256()
@@ -143,10 +151,7 @@ def test_two_concurrent_starts_under_one_name_leave_one_consistent_run(tmp_path)
 @pytest.mark.parametrize('damage', ['truncate', 'delete', 'garbage'])
 def test_damaged_metrics_csv_is_rebuilt_from_the_checkpoint_on_resume(tmp_path, damage):
   args = _flags(tmp_path, rounds=4)
-  run = _start(args)
-  _wait_for_line(run, 'round 3/')
-  run.send_signal(signal.SIGINT)
-  run.communicate(timeout=60)
+  _interrupt_after(args, 'round 3/')
   metrics = tmp_path / 'out' / 'run' / 'metrics.csv'
   before = pd.read_csv(metrics)
   checkpointed = before[before['round_num'] <= 3]  # Checkpoints are taken every round.
@@ -163,10 +168,7 @@ def test_damaged_metrics_csv_is_rebuilt_from_the_checkpoint_on_resume(tmp_path, 
 
 def test_corrupt_latest_checkpoint_falls_back_to_the_newest_intact_one(tmp_path):
   args = _flags(tmp_path, rounds=4)
-  run = _start(args)
-  _wait_for_line(run, 'round 3/')
-  run.send_signal(signal.SIGINT)
-  run.communicate(timeout=60)
+  _interrupt_after(args, 'round 3/')
   checkpoints = tmp_path / 'out' / 'run' / 'checkpoints'
   latest = max(checkpoints.glob('program_state_*'), key=lambda p: int(p.name.split('_')[-1]))
   for path in latest.rglob('*'):
