@@ -10,29 +10,19 @@ id -> file, example count, byte size and sha256). A client is thus one read and 
 one parse per example (about half the read cost of per-example records). uint8 images are read
 as `x / 255`; float32 images are already in [0, 1].
 
-Reliability: the directory appears atomically (written as `.<fingerprint>.*.partial` beside it,
-then renamed), so a killed write is never mistaken for a cache; such leftovers older than an hour
-are removed. Every reuse checks each file's size and sha256 against meta.json (MNIST's 47 MB in
-100 files: 0.04 s from the page cache, 0.09 s cold), so a truncated, changed or missing file, or
-a damaged meta.json, is found by the cache itself; the directory is then rebuilt from the arrays
-at hand (one logged warning) instead of failing every later run. Nothing is fsync'ed: a file
-lost to a crash is caught the same way.
+Reliability: the directory's life cycle (atomic creation, replacing a damaged one, removing
+abandoned copies) is `cache_dirs`'s. This module supplies its checks: every reuse checks each
+file's size and sha256 against meta.json (MNIST's 47 MB in 100 files: 0.04 s from the page
+cache, 0.09 s cold), so a truncated, changed or missing file, or a damaged meta.json, is found by
+the cache itself; the directory is then rebuilt from the arrays at hand (one logged warning).
 """
 
 import collections
-from collections.abc import Iterator, Mapping
-import contextlib
-import fcntl
-import functools
+from collections.abc import Mapping
 import hashlib
 import json
-import logging
 import os
 import re
-import shutil
-import stat
-import tempfile
-import time
 from typing import Any
 
 import numpy as np
@@ -40,6 +30,7 @@ import tensorflow as tf
 import tensorflow_federated as tff
 
 from datasets import base
+from datasets import cache_dirs
 
 # Bump when the file layout or decoding changes: it is part of every fingerprint.
 FORMAT_VERSION = 3  # 3: meta.json records each file's size and sha256.
@@ -47,10 +38,6 @@ _META_FILE = 'meta.json'
 # Names of the client files in a cache directory (`{index:06d}.tfrecord`).
 _CLIENT_FILE = re.compile(r'[0-9]{6}\.tfrecord')
 _SHA256 = re.compile(r'[0-9a-f]{64}')
-# Temp (`.partial`) and set-aside (`.damaged`) directories untouched this long are abandoned.
-_STALE_AGE_S = 3600.0
-# Rebuilds of a damaged directory in one call before giving up (a disk that keeps failing).
-_MAX_REBUILDS = 2
 _HASH_CHUNK = 1 << 20
 # Stored pixel dtype -> (numpy little-endian dtype, tf dtype, divisor to reach [0, 1]).
 _PIXEL_CODECS = {
@@ -102,140 +89,13 @@ def write_client_files(
       directory that is not recognisably this module's (no meta.json and no client file, or
       damaged and holding files it does not write): it is not deleted, the message says to.
   """
-  final_dir = os.path.join(cache_dir, fingerprint)
-  _remove_abandoned(cache_dir, fingerprint)
-  rebuilds = 0
-  # Each pass either returns, rebuilds, or finds the directory changed by a concurrent caller
-  # (which settles once that caller's copy is in place); the range is only a backstop.
-  for _ in range(4 * (_MAX_REBUILDS + 1)):
-    if not os.path.isdir(final_dir):
-      _create(cache_dir, fingerprint, clients)
-    try:
-      return _open(final_dir, expected_ids=sorted(clients))
-    except _DamagedCache as e:
-      damage = e
-    if rebuilds == _MAX_REBUILDS:
-      break
-    if _replace(cache_dir, fingerprint, clients, damage):
-      rebuilds += 1
-  raise base.DataError(f'client-data cache {final_dir} is damaged ({damage.reason}) even after '
-                       f'{rebuilds} rebuilds; check the disk under --cache_dir.')
-
-
-class _DamagedCache(Exception):
-  """A cache directory that fails its own checks; `identity` is the directory verified."""
-
-  def __init__(self, reason: str, identity: tuple[int, int]):
-    super().__init__(reason)
-    self.reason = reason
-    self.identity = identity
-
-
-def _create(cache_dir: str, fingerprint: str,  # pylint: disable=redefined-outer-name
-            clients: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> None:
-  """Writes the directory beside its place and renames it in; losing that race is fine."""
-  temp_dir = _write_temp(cache_dir, fingerprint, clients)
-  try:
-    os.rename(temp_dir, os.path.join(cache_dir, fingerprint))
-  except OSError:
-    shutil.rmtree(temp_dir, ignore_errors=True)
-    if not os.path.isdir(os.path.join(cache_dir, fingerprint)):  # Not a lost race: re-raise.
-      raise
-
-
-def _replace(cache_dir: str, fingerprint: str,  # pylint: disable=redefined-outer-name
-             clients: Mapping[str, tuple[np.ndarray, np.ndarray]],
-             damage: _DamagedCache) -> bool:
-  """Replaces the damaged directory `damage` verified with a fresh copy, atomically.
-
-  The copy is written first (outside the lock). Under the lock, the swap happens only if the
-  directory in place is still the damaged one (same inode): a concurrent caller may have
-  replaced it already, and then this copy is dropped. Readers see the old or the new directory,
-  apart from the instant between the two renames. Returns whether a copy was written (False:
-  the directory had changed meanwhile, and the caller should simply look again).
-  """
-  final_dir = os.path.join(cache_dir, fingerprint)
-  try:
-    foreign = sorted(n for n in os.listdir(final_dir)
-                     if n != _META_FILE and not _CLIENT_FILE.fullmatch(n))
-  except FileNotFoundError:
-    return False  # Moved away meanwhile.
-  if _identity(final_dir) != damage.identity:
-    return False  # Replaced meanwhile by a concurrent caller.
-  if foreign:
-    raise base.DataError(
-        f'client-data cache {final_dir} is damaged ({damage.reason}) and also holds files it '
-        f'does not write ({", ".join(foreign[:3])}), so it is not removed automatically; '
-        'delete it.')
-  logging.warning('client-data cache %s is damaged (%s); rebuilding it.', final_dir,
-                  damage.reason)
-  temp_dir = _write_temp(cache_dir, fingerprint, clients)
-  aside = None
-  try:
-    with _lock(cache_dir, fingerprint):
-      if _identity(final_dir) == damage.identity:
-        aside = tempfile.mkdtemp(prefix=f'.{fingerprint}.', suffix='.damaged', dir=cache_dir)
-        try:
-          os.rename(final_dir, aside)  # Onto the empty directory just made: atomic.
-        except FileNotFoundError:  # Deleted by hand meanwhile: nothing to set aside.
-          pass
-      try:
-        os.rename(temp_dir, final_dir)
-      except OSError:
-        if not os.path.isdir(final_dir):  # Not a concurrent creator: re-raise.
-          raise
-  finally:
-    shutil.rmtree(temp_dir, ignore_errors=True)  # Gone already if it was renamed in.
-    if aside is not None:
-      shutil.rmtree(aside, ignore_errors=True)
-  return True
-
-
-@contextlib.contextmanager
-def _lock(cache_dir: str,
-          fingerprint: str) -> Iterator[None]:  # pylint: disable=redefined-outer-name
-  """Exclusive flock on `<cache_dir>/.<fingerprint>.lock`; best effort where flock fails."""
-  with open(os.path.join(cache_dir, f'.{fingerprint}.lock'), 'a', encoding='utf-8') as f:
-    try:
-      fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-    except OSError:  # E.g. a file system without locks: the inode check still narrows races.
-      pass
-    yield  # Closing the file releases the lock.
-
-
-def _identity(path: str) -> tuple[int, int]:
-  """(device, inode) of `path`, or (-1, -1) if it is gone: which directory is in place."""
-  try:
-    st = os.stat(path)
-  except OSError:
-    return (-1, -1)
-  return (st.st_dev, st.st_ino)
-
-
-def _remove_abandoned(cache_dir: str,
-                      fingerprint: str) -> None:  # pylint: disable=redefined-outer-name
-  """Removes `.<fingerprint>.*.partial` / `.damaged` directories untouched for _STALE_AGE_S.
-
-  A killed write leaves a `.partial`; a live writer adds a file at least every few seconds,
-  which refreshes the directory's mtime, so a younger one may be in use and is left alone. A
-  `.damaged` one is left by a caller killed between setting a damaged cache aside and removing
-  it (it keeps the damaged directory's mtime; removing it twice at once is harmless).
-  """
-  try:
-    names = os.listdir(cache_dir)
-  except OSError:
-    return
-  now = time.time()
-  for name in names:
-    if not (name.startswith(f'.{fingerprint}.') and name.endswith(('.partial', '.damaged'))):
-      continue
-    path = os.path.join(cache_dir, name)
-    try:
-      st = os.lstat(path)
-    except OSError:
-      continue
-    if stat.S_ISDIR(st.st_mode) and now - st.st_mtime > _STALE_AGE_S:
-      shutil.rmtree(path, ignore_errors=True)
+  return cache_dirs.ensure(
+      cache_dir=cache_dir, name=fingerprint, what='client-data cache',
+      # Lambdas: `_write_temp` is looked up when a copy is due, and `clients` is sorted only
+      # when a directory is opened (a copy's writer has rejected bad client ids by then).
+      write_copy=lambda: _write_temp(cache_dir, fingerprint, clients),
+      open_dir=lambda directory: _open(directory, expected_ids=sorted(clients)),
+      owns=lambda name: name == _META_FILE or bool(_CLIENT_FILE.fullmatch(name)))
 
 
 def _check_clients(clients: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, Any]:
@@ -267,16 +127,13 @@ def _check_clients(clients: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> dict
 
 def _write_temp(cache_dir: str, fingerprint: str,  # pylint: disable=redefined-outer-name
                 clients: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> str:
-  """Writes a complete cache into a fresh `.<fingerprint>.*.partial` directory; returns it."""
+  """Checks `clients` (before touching the disk), writes a complete cache beside its place.
+
+  Returns the fresh `.<fingerprint>.*.partial` directory, which is removed if writing fails.
+  """
   meta = _check_clients(clients)
-  os.makedirs(cache_dir, exist_ok=True)
-  temp_dir = tempfile.mkdtemp(prefix=f'.{fingerprint}.', suffix='.partial', dir=cache_dir)
-  try:
-    _write_all(temp_dir, clients, meta)
-  except BaseException:
-    shutil.rmtree(temp_dir, ignore_errors=True)
-    raise
-  return temp_dir
+  return cache_dirs.write_temp(cache_dir, fingerprint,
+                               lambda directory: _write_all(directory, clients, meta))
 
 
 def _write_all(directory: str, clients: Mapping[str, tuple[np.ndarray, np.ndarray]],
@@ -319,12 +176,10 @@ def _write_client(path: str, x: np.ndarray, y: np.ndarray) -> None:
 def _open(directory: str, *, expected_ids: list[str]) -> tff.simulation.datasets.ClientData:
   """Verifies a finished cache directory against its meta.json and builds the ClientData.
 
-  Raises _DamagedCache (with what is wrong) if a file is missing, has another size or sha256
-  than recorded, or meta.json is missing, unreadable or inconsistent; DataError if the
+  Raises cache_dirs.Damaged (with what is wrong) if a file is missing, has another size or
+  sha256 than recorded, or meta.json is missing, unreadable or inconsistent; DataError if the
   directory is not recognisably a cache or holds other client ids than expected.
   """
-  identity = _identity(directory)
-  damaged = functools.partial(_DamagedCache, identity=identity)
   try:
     with open(os.path.join(directory, _META_FILE), encoding='utf-8') as f:
       meta = json.load(f)
@@ -332,17 +187,17 @@ def _open(directory: str, *, expected_ids: list[str]) -> tff.simulation.datasets
     try:
       names = os.listdir(directory)
     except FileNotFoundError:
-      raise damaged('the directory vanished') from e  # Swapped by a concurrent caller?
+      raise cache_dirs.Damaged('the directory vanished') from e  # Swapped by a concurrent caller?
     if not any(_CLIENT_FILE.fullmatch(n) for n in names):
       raise base.DataError(f'client-data cache {directory} has neither {_META_FILE} nor client '
                            'files, so it is no cache this package wrote; delete it.') from e
-    raise damaged(f'{_META_FILE} is missing') from e
+    raise cache_dirs.Damaged(f'{_META_FILE} is missing') from e
   except (OSError, ValueError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors.
-    raise damaged(f'{_META_FILE} is unreadable: {e}') from e
+    raise cache_dirs.Damaged(f'{_META_FILE} is unreadable: {e}') from e
   try:
     dtype_name, shape, records = _parse_meta(meta)
   except (KeyError, TypeError, ValueError) as e:
-    raise damaged(f'{_META_FILE} is inconsistent: {e}') from e
+    raise cache_dirs.Damaged(f'{_META_FILE} is inconsistent: {e}') from e
   if sorted(records) != expected_ids:
     raise base.DataError(f'client-data cache {directory} does not match the clients its '
                          'fingerprint names (different ids); delete it.')
@@ -351,16 +206,17 @@ def _open(directory: str, *, expected_ids: list[str]) -> tff.simulation.datasets
     try:
       size = os.stat(paths[cid]).st_size
     except OSError:
-      raise damaged(f'{rec["file"]} is missing') from None
+      raise cache_dirs.Damaged(f'{rec["file"]} is missing') from None
     if size != rec['size']:
-      raise damaged(f'{rec["file"]} has {size} bytes, {_META_FILE} records {rec["size"]}')
+      raise cache_dirs.Damaged(
+          f'{rec["file"]} has {size} bytes, {_META_FILE} records {rec["size"]}')
   for cid, rec in records.items():
     try:
       size, sha256 = _size_and_sha256(paths[cid])
     except OSError as e:
-      raise damaged(f'{rec["file"]} is unreadable: {e}') from e
+      raise cache_dirs.Damaged(f'{rec["file"]} is unreadable: {e}') from e
     if (size, sha256) != (rec['size'], rec['sha256']):
-      raise damaged(f'{rec["file"]} has changed (sha256 differs from {_META_FILE})')
+      raise cache_dirs.Damaged(f'{rec["file"]} has changed (sha256 differs from {_META_FILE})')
   return tff.simulation.datasets.FilePerUserClientData(
       paths, _make_dataset_fn(dtype_name=dtype_name, shape=shape))
 
