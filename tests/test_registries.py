@@ -26,7 +26,7 @@ def test_every_model_builds(name):
 def test_every_algorithm_builds(name, make_config):
   config = make_config(algorithm=name)
   process = algorithms.build(config, model=reference.linear_model(0),
-                             aggregator=stack.build(config.aggregation))
+                             aggregator=stack.build(config))
   assert isinstance(process, tff.learning.templates.LearningProcess)
 
 

@@ -32,7 +32,7 @@ def build_model(config: settings.ExperimentConfig,
 def build_process(config: settings.ExperimentConfig, data: datasets_base.FederatedData,
                   model: model_lib.Model):
   """The learning process over `client_data` tasks."""
-  process = algorithms.build(config, model=model, aggregator=stack.build(config.aggregation))
+  process = algorithms.build(config, model=model, aggregator=stack.build(config))
   input_computation = client_data.build_dataset_computation(
       data.train, epochs=config.client.epochs_per_round, batch_size=config.client.batch_size)
   return client_data.compose_with_tasks(input_computation, process)

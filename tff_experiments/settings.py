@@ -153,6 +153,29 @@ class AggregationSettings(config.Section):
   clip_norm: Optional[float] = setting(
       None, checks=[_POSITIVE],
       help='Scale each client update down to this L2 norm before averaging (default: off).')
+  quantization: str = setting(
+      'none', choices=lambda: list(layers.QUANTIZATION_SCHEMES),
+      help='Uplink compression of each client update: none (float32) | uniform (b-bit '
+           'uniform levels between the tensor\'s min and max; min/max rather than +-max|x| '
+           'because it uses every level when a tensor is not centred on 0, for 2 floats of '
+           'side information per tensor).')
+  quantization_bits: int = setting(
+      8, checks=[(lambda v: 1 <= v <= 16, 'must be in [1, 16]')],
+      active=lambda f: f['quantization'] != 'none', help='Bits per quantized value.')
+  quantization_rounding: str = setting(
+      'stochastic', choices=lambda: ['stochastic', 'deterministic'],
+      active=lambda f: f['quantization'] != 'none',
+      help='stochastic: round up with probability equal to the distance from the lower level, '
+           'so the decoded update is unbiased (QSGD) | deterministic: nearest level.')
+  quantization_rotation: str = setting(
+      'none', choices=lambda: ['none', 'hadamard'],
+      active=lambda f: f['quantization'] != 'none',
+      help='hadamard: seeded randomized Hadamard rotation (blocks of <= 4096) before '
+           'quantizing, inverted on the server, so one large coordinate no longer stretches '
+           'the range (Suresh et al. 2017).')
+  downlink_bits: int = setting(
+      32, checks=[(lambda v: 1 <= v <= 16 or v == 32, 'must be in [1, 16], or 32 (float)')],
+      help='Bits per value of the model broadcast to clients (32: float32, not quantized).')
 
 
 @dataclasses.dataclass(frozen=True)

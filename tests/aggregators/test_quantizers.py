@@ -28,12 +28,20 @@ def test_hadamard_matches_scipy_and_is_its_own_inverse():
                              x, atol=1e-5)
 
 
-def test_rotation_pads_to_a_power_of_two_and_inverts_exactly():
-  x = tf.constant(np.random.default_rng(1).normal(size=1000), tf.float32)
+@pytest.mark.parametrize('size,padded', [(1000, 1024), (10, 16), (156_800, 159_744)])
+def test_rotation_pads_to_whole_blocks_keeps_the_norm_and_inverts_exactly(size, padded):
+  x = tf.constant(np.random.default_rng(1).normal(size=size), tf.float32)
   rotated = quantizers.rotate(x, _seed(3))
-  assert rotated.shape == (1024,) == (quantizers.padded_size(1000),)
-  np.testing.assert_allclose(np.linalg.norm(rotated), np.linalg.norm(x), rtol=1e-5)
-  np.testing.assert_allclose(quantizers.unrotate(rotated, 1000, _seed(3)), x, atol=1e-5)
+  assert rotated.shape == (padded,) == (quantizers.padded_size(size),)
+  assert padded - size < quantizers.MAX_BLOCK
+  np.testing.assert_allclose(np.linalg.norm(rotated), np.linalg.norm(x), rtol=1e-4)
+  np.testing.assert_allclose(quantizers.unrotate(rotated, size, _seed(3)), x, atol=1e-4)
+
+
+def test_blockwise_hadamard_is_scipy_per_row():
+  x = np.random.default_rng(8).normal(size=(3, 8)).astype(np.float32)
+  want = x @ scipy.linalg.hadamard(8).T / math.sqrt(8)
+  np.testing.assert_allclose(quantizers.hadamard(tf.constant(x)).numpy(), want, atol=1e-5)
 
 
 def test_stochastic_rounding_is_unbiased_within_a_hoeffding_bound():

@@ -16,12 +16,16 @@ pytestmark = pytest.mark.usefixtures('tff_worker')
 # Flags that enable each registered layer (thresholds large enough not to bite): a layer added
 # to the registry without a row here fails test_the_table_covers_every_layer.
 _ENABLING_FLAGS = {
+    'comm_accounting': {},
+    'quantize': {'quantization': 'uniform', 'quantization_bits': 16},
     'mean': {},
     'unweighted_mean': {'aggregator': 'unweighted_mean'},
     'clip': {'clip_norm': 1e6},
     'zeroing': {'zeroing_norm': 1e6},
 }
-_OWN_MEASUREMENTS = {'clip': 'clipped_count', 'zeroing': 'zeroed_count'}
+_OWN_MEASUREMENTS = {'clip': 'clipped_count', 'zeroing': 'zeroed_count',
+                     'comm_accounting': 'comm/uplink_bits_per_client',
+                     'quantize': 'comm/quantization_mse'}
 _VALUES = [np.array([1.0, 2.0, 3.0], np.float32), np.array([-3.0, 0.5, 1.0], np.float32)]
 _WEIGHTS = [np.float32(1.0), np.float32(3.0)]
 
@@ -44,8 +48,8 @@ class _ReportingSum(tff.aggregators.UnweightedAggregationFactory):
     return tff.templates.AggregationProcess(init, next_fn)
 
 
-def _aggregate(aggregation_settings, inner=None):
-  factory = stack.build(aggregation_settings, inner=inner)
+def _aggregate(config, inner=None):
+  factory = stack.build(config, inner=inner)
   process = factory.create(tff.TensorType(np.float32, [3]), tff.TensorType(np.float32))
   return process.next(process.initialize(), _VALUES, _WEIGHTS)
 
@@ -56,28 +60,32 @@ def test_the_table_covers_every_layer():
 
 @pytest.mark.parametrize('name', sorted(_ENABLING_FLAGS))
 def test_every_layer_composes_delegates_and_reports(name):
-  aggregation = settings.from_flat(_ENABLING_FLAGS[name]).aggregation
-  assert name in stack.enabled_layers(aggregation)
-  output = _aggregate(aggregation, inner=_ReportingSum())
+  config = settings.from_flat(_ENABLING_FLAGS[name])
+  assert name in stack.enabled_layers(config)
+  output = _aggregate(config, inner=_ReportingSum())
   flat = metrics_csv.flatten(output.measurements)
   assert any(key.endswith('fake_inner_calls') and value == 1 for key, value in flat.items())
   if name in _OWN_MEASUREMENTS:
-    assert any(key.endswith(_OWN_MEASUREMENTS[name]) for key in flat)
-  unweighted = aggregation.aggregator == 'unweighted_mean'
+    assert any(metrics_csv.column_name(key).endswith(_OWN_MEASUREMENTS[name]) for key in flat)
+  unweighted = config.aggregation.aggregator == 'unweighted_mean'
   weights = np.ones(2) if unweighted else np.array(_WEIGHTS, np.float64)
   want = sum(w * v for w, v in zip(weights, _VALUES)) / weights.sum()
-  np.testing.assert_allclose(output.result, want, rtol=1e-6)
+  # 16-bit quantization moves a value by at most one step of its tensor's range.
+  tolerance = (max(v.max() for v in _VALUES) - min(v.min() for v in _VALUES)) / 2**15
+  np.testing.assert_allclose(output.result, want, rtol=1e-6,
+                             atol=tolerance if name == 'quantize' else 0)
 
 
 def test_layers_nest_in_the_documented_order():
-  aggregation = settings.from_flat({'clip_norm': 1.0, 'zeroing_norm': 10.0,
-                                    'aggregator': 'unweighted_mean'}).aggregation
-  assert stack.enabled_layers(aggregation) == ['zeroing', 'clip', 'unweighted_mean']
+  config = settings.from_flat({'clip_norm': 1.0, 'zeroing_norm': 10.0, 'quantization': 'uniform',
+                               'aggregator': 'unweighted_mean'})
+  assert stack.enabled_layers(config) == ['zeroing', 'clip', 'quantize', 'unweighted_mean',
+                                          'comm_accounting']
 
 
 def test_clipping_scales_each_client_before_the_weighted_mean():
-  aggregation = settings.from_flat({'clip_norm': 2.0}).aggregation
-  output = _aggregate(aggregation)
+  config = settings.from_flat({'clip_norm': 2.0})
+  output = _aggregate(config)
   # Hand computation: norms sqrt(14) and sqrt(10.25) both exceed 2, so each value is scaled
   # to norm 2, then weighted 1:3.
   clipped = [v * (2.0 / np.linalg.norm(v)) for v in _VALUES]
@@ -87,7 +95,7 @@ def test_clipping_scales_each_client_before_the_weighted_mean():
 
 
 def test_zeroing_drops_a_client_whose_norm_is_too_large():
-  aggregation = settings.from_flat({'zeroing_norm': 3.5}).aggregation  # Drops only client 0.
-  output = _aggregate(aggregation)
+  config = settings.from_flat({'zeroing_norm': 3.5})  # Drops only client 0.
+  output = _aggregate(config)
   np.testing.assert_allclose(output.result, 3.0 * _VALUES[1] / 4.0, rtol=1e-5)
   assert metrics_csv.flatten(output.measurements)['zeroed_count'] == 1

@@ -24,7 +24,7 @@ def test_one_round_equals_hand_computed_weighted_average(make_config):
   lr, batch = 0.5, 4
   model = reference.linear_model(seed=1)
   config = make_config(client_learning_rate=lr)
-  process = algorithms.build(config, model=model, aggregator=stack.build(config.aggregation))
+  process = algorithms.build(config, model=model, aggregator=stack.build(config))
   clients = [reference.client_arrays(n, seed) for n, seed in ((5, 1), (12, 2), (7, 3))]
 
   state = process.initialize()
@@ -48,7 +48,7 @@ def test_two_rounds_match_tff_build_weighted_fed_avg(make_config, server_optimiz
   model = reference.linear_model(seed=2)
   config = make_config(client_learning_rate=lr, server_optimizer=server_optimizer,
                        server_learning_rate=server_lr)
-  ours = algorithms.build(config, model=model, aggregator=stack.build(config.aggregation))
+  ours = algorithms.build(config, model=model, aggregator=stack.build(config))
   build_server = {'sgd': tff.learning.optimizers.build_sgdm,
                   'adam': tff.learning.optimizers.build_adam}[server_optimizer]
   tff_fedavg = tff.learning.algorithms.build_weighted_fed_avg(
@@ -74,7 +74,7 @@ def test_round_metrics_count_examples_steps_and_accuracy(make_config):
   config = make_config()
   frozen = local_update.local_sgd(model, learning_rate=0.0)  # Frozen model: metrics are exact.
   process = fedavg.compose(model, update_fn=frozen, config=config,
-                           aggregator=stack.build(config.aggregation))
+                           aggregator=stack.build(config))
   clients = [reference.client_arrays(n, seed) for n, seed in ((5, 4), (8, 5))]
   output = process.next(process.initialize(), _inputs([reference.dataset(x, y, 3) for x, y in clients]))
   train = output.metrics['client_work']['train']
@@ -93,4 +93,4 @@ def test_round_metrics_count_examples_steps_and_accuracy(make_config):
 def test_unknown_algorithm_names_the_flag(make_config):
   with pytest.raises(ValueError, match='--algorithm'):
     algorithms.build(make_config(algorithm='nope'), model=reference.linear_model(0),
-                     aggregator=stack.build(make_config().aggregation))
+                     aggregator=stack.build(make_config()))

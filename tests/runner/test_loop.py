@@ -89,6 +89,18 @@ def test_a_run_with_a_tuple_valued_setting_resumes(digits_config):
   assert summary['status'] == 'completed' and summary['rounds_completed'] == 4
 
 
+def test_resume_with_quantization_equals_an_uninterrupted_run(digits_config):
+  flags = dict(quantization='uniform', quantization_bits=2, quantization_rotation='hadamard')
+  full, _ = _run(digits_config('q_full', **flags))
+  config = digits_config('q_cut', **flags)
+  with pytest.raises(RuntimeError, match='simulated crash'):
+    _run(config, out=_CrashAfter(3))
+  _run(config)
+  pd.testing.assert_frame_equal(_metrics(full), _metrics(run_dir.paths_of(config)),
+                                check_exact=True)
+  assert _metrics(full)['comm/quantization_mse'].gt(0).all()
+
+
 def test_client_max_steps_caps_every_client(digits_config):
   paths, _ = _run(digits_config('capped', client_max_steps=5))
   frame = pd.read_csv(paths.metrics_csv)

@@ -1,13 +1,15 @@
 """Aggregator layers by name: each wraps an inner `tff.aggregators` factory, TFF-style.
 
-A layer is one registry entry: its place in the stack, whether the aggregation settings enable
-it, and `wrap(inner_factory, settings) -> factory`. Kinds, outermost first:
+A layer is one registry entry: its place in the stack, whether the config enables it, and
+`wrap(inner_factory, config) -> factory` (it reads `config.aggregation`, and `config.run.seed`
+for seeded randomness). Kinds, outermost first:
 
-- `update` layers see each client's own update and keep the weighted interface (e.g. clipping,
-  zeroing; later DP's clipping where it belongs outside the mean);
+- `update` layers see each client's own update and keep the weighted interface (zeroing,
+  clipping, quantization of the uplink; later DP's clipping);
 - exactly one `mean` layer, chosen by `--aggregator`, turns client values into the server's
   average; its inner factory is the sum of (possibly weighted) client values;
-- `sum` layers replace that plain sum from the inside (DP noise, quantization, secure sum).
+- `sum` layers replace that plain sum from the inside (communication accounting, innermost;
+  later DP noise and secure sum).
 
 Every layer reports its own measurements (TFF's factories nest the inner one's beside them),
 and they reach metrics.csv under `aggregator/...` with no code elsewhere.
@@ -18,7 +20,9 @@ from typing import Any, Callable
 
 import tensorflow_federated as tff
 
+from tff_experiments.aggregators import quantization
 from tff_experiments.core import registry
+from tff_experiments.core import seeds
 
 Factory = Any  # tff.aggregators.{Weighted,Unweighted}AggregationFactory
 KINDS = ('update', 'mean', 'sum')
@@ -32,40 +36,70 @@ class Layer:
   enabled: Callable[[Any], bool]
   wrap: Callable[[Factory, Any], Factory]
   help: str
+  weighted: bool = True  # Mean layers: whether client weights count.
 
   def __post_init__(self):
     if self.kind not in KINDS:
       raise ValueError(f'layer kind must be one of {KINDS}, got {self.kind!r}')
 
 
-def _unweighted_mean(inner: Factory, settings: Any) -> Factory:
-  del settings
+def _unweighted_mean(inner: Factory, config: Any) -> Factory:
+  del config
   return tff.aggregators.UnweightedMeanFactory(value_sum_factory=inner)
 
 
+def _comm_accounting(inner: Factory, config: Any) -> Factory:
+  a = config.aggregation
+  quantized = a.quantization != 'none'
+  return quantization.CommAccountingFactory(
+      inner, uplink_bits=a.quantization_bits if quantized else quantization.FLOAT_BITS,
+      rotation=quantized and a.quantization_rotation == 'hadamard',
+      downlink_bits=a.downlink_bits)
+
+
+def _quantize(inner: Factory, config: Any) -> Factory:
+  a = config.aggregation
+  return quantization.QuantizeFactory(
+      inner, bits=a.quantization_bits, stochastic=a.quantization_rounding == 'stochastic',
+      rotation=a.quantization_rotation == 'hadamard',
+      seed=seeds.derive(config.run.seed, purpose='quantization'),
+      weighted=LAYERS.get(a.aggregator).weighted)
+
+
 LAYERS: registry.Registry[Layer] = registry.Registry('aggregator layer', flag='aggregator', entries={
+    'comm_accounting': Layer(
+        kind='sum', position=1000, enabled=lambda c: True, wrap=_comm_accounting,
+        help='report the exact uplink and downlink bits of every round (comm/...)'),
     'zeroing': Layer(
         kind='update', position=10,
-        enabled=lambda s: s.zeroing_norm is not None,
-        wrap=lambda inner, s: tff.aggregators.zeroing_factory(s.zeroing_norm, inner,
-                                                             norm_order=2.0),
+        enabled=lambda c: c.aggregation.zeroing_norm is not None,
+        wrap=lambda inner, c: tff.aggregators.zeroing_factory(c.aggregation.zeroing_norm,
+                                                             inner, norm_order=2.0),
         help='replace by zeros a client update whose L2 norm exceeds --zeroing_norm'),
     'clip': Layer(
         kind='update', position=20,
-        enabled=lambda s: s.clip_norm is not None,
-        wrap=lambda inner, s: tff.aggregators.clipping_factory(s.clip_norm, inner),
+        enabled=lambda c: c.aggregation.clip_norm is not None,
+        wrap=lambda inner, c: tff.aggregators.clipping_factory(c.aggregation.clip_norm, inner),
         help='scale each client update down to L2 norm <= --clip_norm (robust aggregation)'),
+    'quantize': Layer(
+        kind='update', position=30,
+        enabled=lambda c: c.aggregation.quantization != 'none', wrap=_quantize,
+        help='b-bit quantization of each client update, as sent (--quantization*)'),
     'mean': Layer(
         kind='mean', position=100,
-        enabled=lambda s: s.aggregator == 'mean',
-        wrap=lambda inner, s: tff.aggregators.MeanFactory(value_sum_factory=inner),
+        enabled=lambda c: c.aggregation.aggregator == 'mean',
+        wrap=lambda inner, c: tff.aggregators.MeanFactory(value_sum_factory=inner),
         help='average weighted by each client\'s update weight (FedAvg: examples)'),
     'unweighted_mean': Layer(
-        kind='mean', position=100,
-        enabled=lambda s: s.aggregator == 'unweighted_mean',
+        kind='mean', position=100, weighted=False,
+        enabled=lambda c: c.aggregation.aggregator == 'unweighted_mean',
         wrap=_unweighted_mean,
         help='plain average over reporting clients (weights ignored)'),
 })
+
+
+# `--quantization` choices: none, or a scheme the quantize layer implements.
+QUANTIZATION_SCHEMES = ('none', 'uniform')
 
 
 def mean_names() -> list[str]:

@@ -9,9 +9,11 @@ computation and tested on their own:
   variance is at most step^2 / 4 per coordinate: QSGD; Suresh et al. 2017) or to the nearest
   level (deterministic). Side information: min and max as float32.
 - `rotate` / `unrotate`: y = H D x / sqrt(d) with D a seeded random +-1 diagonal and H the
-  Walsh-Hadamard matrix (x zero-padded to d = 2^k), and its exact inverse. Rotation spreads a
-  spiky vector's energy over all coordinates, so the quantization range shrinks: error
-  O(log d / (2^b - 1)^2) instead of O(d / (2^b - 1)^2) (Suresh et al. 2017).
+  Walsh-Hadamard matrix, applied to blocks of d = min(2^k >= size, 4096) elements (x zero-padded
+  to whole blocks, so padding costs < 1 block per tensor instead of up to doubling it), and its
+  exact inverse. Rotation spreads a spiky vector's energy over all coordinates, so the
+  quantization range shrinks: error O(log d / (2^b - 1)^2) instead of O(d / (2^b - 1)^2)
+  (Suresh et al. 2017).
 - `entropy_bits`: what an entropy coder would need for the symbols (n times the empirical
   entropy of their histogram).
 
@@ -23,25 +25,35 @@ import math
 import tensorflow as tf
 
 
+# Largest Hadamard block: bounds the padding of large tensors to < 4096 zeros.
+MAX_BLOCK = 4096
+
+
+def block_size(size: int) -> int:
+  """The rotation block for a tensor of `size` elements: a power of two, at most MAX_BLOCK."""
+  return min(MAX_BLOCK, 1 << max(0, math.ceil(math.log2(max(size, 1)))))
+
+
 def padded_size(size: int) -> int:
-  """The power of two the Hadamard rotation pads a tensor of `size` elements to."""
-  return 1 << max(0, math.ceil(math.log2(max(size, 1))))
+  """Elements after padding a tensor of `size` to whole rotation blocks (what is sent)."""
+  block = block_size(size)
+  return -(-size // block) * block
 
 
 def hadamard(x: tf.Tensor) -> tf.Tensor:
-  """The normalized Walsh-Hadamard transform of a vector whose length is a power of two.
+  """The normalized Walsh-Hadamard transform along the last axis (a power of two long).
 
   Orthonormal and symmetric, so it is its own inverse. O(d log d) by butterflies.
   """
-  d = int(x.shape[0])
-  y = x
+  d = int(x.shape[-1])
+  rows = tf.reshape(x, [-1, d])
   h = 1
   while h < d:
-    pairs = tf.reshape(y, [d // (2 * h), 2, h])
-    a, b = pairs[:, 0, :], pairs[:, 1, :]
-    y = tf.reshape(tf.stack([a + b, a - b], axis=1), [d])
+    pairs = tf.reshape(rows, [-1, d // (2 * h), 2, h])
+    a, b = pairs[:, :, 0, :], pairs[:, :, 1, :]
+    rows = tf.reshape(tf.stack([a + b, a - b], axis=2), [-1, d])
     h *= 2
-  return y / math.sqrt(d)
+  return tf.reshape(rows / math.sqrt(d), tf.shape(x))
 
 
 def _signs(size: int, seed: tf.Tensor) -> tf.Tensor:
@@ -50,17 +62,18 @@ def _signs(size: int, seed: tf.Tensor) -> tf.Tensor:
 
 
 def rotate(flat: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-  """H D [flat, 0...] / sqrt(d): the flat vector padded to a power of two, then rotated."""
+  """Blockwise H D [flat, 0...] / sqrt(d): padded to whole blocks, then rotated (flat)."""
   size = int(flat.shape[0])
-  d = padded_size(size)
-  padded = tf.pad(flat, [[0, d - size]])
-  return hadamard(padded * _signs(d, seed))
+  padded, block = padded_size(size), block_size(size)
+  signed = tf.pad(flat, [[0, padded - size]]) * _signs(padded, seed)
+  return tf.reshape(hadamard(tf.reshape(signed, [-1, block])), [padded])
 
 
 def unrotate(rotated: tf.Tensor, size: int, seed: tf.Tensor) -> tf.Tensor:
-  """The inverse of `rotate`: D H y / sqrt(d), cut back to `size` elements."""
-  d = int(rotated.shape[0])
-  return (hadamard(rotated) * _signs(d, seed))[:size]
+  """The inverse of `rotate`: blockwise D H y / sqrt(d), cut back to `size` elements."""
+  padded, block = int(rotated.shape[0]), block_size(size)
+  unmixed = tf.reshape(hadamard(tf.reshape(rotated, [-1, block])), [padded])
+  return (unmixed * _signs(padded, seed))[:size]
 
 
 def quantize(x: tf.Tensor, *, bits: int, stochastic: bool,

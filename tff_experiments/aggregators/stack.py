@@ -1,8 +1,9 @@
-"""Builds the model-update aggregator from the aggregation settings: enabled layers, one order.
+"""Builds the model-update aggregator from the config: the enabled layers, in one order.
 
 The order is fixed by each layer's `position` (see `layers`): update layers outermost, then
 the mean, then sum layers, innermost the plain `tff.aggregators.SumFactory`. An unweighted
-result is adapted to the weighted interface that `compose_learning_process` requires.
+mean is adapted to the weighted interface (which update layers and `compose_learning_process`
+require) where it is built.
 """
 
 from typing import Any
@@ -12,10 +13,10 @@ import tensorflow_federated as tff
 from tff_experiments.aggregators import layers
 
 
-def enabled_layers(settings: Any) -> list[str]:
-  """Names of the layers the settings enable, outermost first."""
+def enabled_layers(config: Any) -> list[str]:
+  """Names of the layers the config enables, outermost first."""
   chosen = [(layer.position, name) for name, layer in layers.LAYERS.items()
-            if layer.enabled(settings)]
+            if layer.enabled(config)]
   names = [name for _, name in sorted(chosen)]
   means = [n for n in names if layers.LAYERS.get(n).kind == 'mean']
   if len(means) != 1:
@@ -23,14 +24,15 @@ def enabled_layers(settings: Any) -> list[str]:
   return names
 
 
-def build(settings: Any, *, inner: Any = None) -> tff.aggregators.WeightedAggregationFactory:
-  """The weighted aggregation factory of `settings.AggregationSettings`.
+def build(config: Any, *, inner: Any = None) -> tff.aggregators.WeightedAggregationFactory:
+  """The weighted aggregation factory of a `settings.ExperimentConfig`.
 
   `inner` replaces the innermost sum (tests pass a fake to check that every layer delegates).
   """
   factory = inner if inner is not None else tff.aggregators.SumFactory()
-  for name in reversed(enabled_layers(settings)):
-    factory = layers.LAYERS.get(name).wrap(factory, settings)
-  if isinstance(factory, tff.aggregators.UnweightedAggregationFactory):
-    factory = tff.aggregators.as_weighted_aggregator(factory)
+  for name in reversed(enabled_layers(config)):
+    layer = layers.LAYERS.get(name)
+    factory = layer.wrap(factory, config)
+    if layer.kind == 'mean' and isinstance(factory, tff.aggregators.UnweightedAggregationFactory):
+      factory = tff.aggregators.as_weighted_aggregator(factory)  # Update layers are weighted.
   return factory

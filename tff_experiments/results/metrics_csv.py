@@ -23,6 +23,9 @@ from tff_experiments.core import files
 # Renames of the learning process's flattened metric names to the documented column names.
 _RENAMES = {'client_work/train/num_examples': 'num_examples'}
 _PREFIX_RENAMES = (('client_work/train/', 'train/'),)
+# Groups a component files its measurements under, reported as `<group>/...` wherever the
+# component nests in the process (e.g. the quantize layer's `comm` under the clip layer).
+HOISTED_GROUPS = ('comm',)
 LEADING_COLUMNS = ('train/loss', 'train/accuracy', 'eval/loss', 'eval/accuracy', 'num_examples',
                    'round_time_s', 'eval_time_s')
 KEY_COLUMN = 'round_num'
@@ -53,6 +56,10 @@ def column_name(name: str) -> str:
   """The documented column of a flattened process metric name."""
   if name in _RENAMES:
     return _RENAMES[name]
+  parts = name.split('/')
+  for index, part in enumerate(parts[:-1]):
+    if part in HOISTED_GROUPS:
+      return '/'.join(parts[index:])
   for prefix, replacement in _PREFIX_RENAMES:
     if name.startswith(prefix):
       return replacement + name[len(prefix):]

@@ -30,6 +30,16 @@ def _float_or_none(text: str) -> Optional[float]:
   return float(text) if text not in ('', None) else None
 
 
+# summary.json totals: name -> the per-round column it adds up (present when the column is).
+_TOTALS = {'total_uplink_bits': 'comm/uplink_bits_round',
+           'total_downlink_bits': 'comm/downlink_bits_round'}
+
+
+def _totals(rows: list) -> dict[str, float]:
+  return {name: sum(_float_or_none(r.get(column, '')) or 0.0 for r in rows)
+          for name, column in _TOTALS.items() if rows and column in rows[0]}
+
+
 def summarize(metrics_csv: str, *, target_accuracy: Optional[float], status: str,
               total_rounds: int, message: Optional[str] = None) -> dict[str, Any]:
   """The summary of a run from its metrics.csv (so resumed runs summarize all their rounds).
@@ -54,6 +64,7 @@ def summarize(metrics_csv: str, *, target_accuracy: Optional[float], status: str
       'rounds_to_target': (rounds_to_target([r for r, _ in evals], [a for _, a in evals],
                                             target_accuracy)
                            if target_accuracy is not None else None),
+      **_totals(rows),
       'rounds_skipped': sum(r.get('round_status') == 'skipped' for r in rows),
       'rounds_aborted': sum(r.get('round_status') == 'aborted' for r in rows),
       'wall_time_s': round(wall, 3),

@@ -1,0 +1,182 @@
+"""Quantized uplink as a TFF aggregation layer, and the exact bits every round costs.
+
+`QuantizeFactory` is an update layer: each client's own update (before weighting) is rotated
+(optionally), b-bit quantized and decoded exactly as the server would decode what the client
+sends, then handed to the inner aggregation (the mean and whatever sum layers follow). It
+reports `comm/quantization_mse` (mean squared error per coordinate of the aggregate against
+the unquantized mean of the same updates, the same weighting) and
+`comm/uplink_bits_entropy_per_client` (entropy-coded symbols plus side information).
+
+Randomness (rotation signs, stochastic rounding) comes from stateless ops seeded by
+(run seed, round, client): the round is a counter in the layer's state and the client's share
+is a fingerprint of its own update, which is itself a function of (seed, round, client), so a
+resumed run draws exactly what an uninterrupted one drew.
+
+`CommAccountingFactory` (always in the stack) reports the closed-form bits: payload plus side
+information, per client, per round, cumulated in its state, and the downlink.
+"""
+
+import collections
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_federated as tff
+
+from tff_experiments.aggregators import quantizers
+
+FLOAT_BITS = 32
+# Side information per quantized tensor: its min and max as float32.
+_SIDE_BITS_PER_TENSOR = 2 * FLOAT_BITS
+# With rotation the server needs the client's rotation seed (its update's 64-bit fingerprint).
+_ROTATION_SEED_BITS = 64
+
+
+def side_bits(num_tensors: int, *, rotation: bool) -> int:
+  """Side information of one quantized message: min/max per tensor, the rotation seed."""
+  return _SIDE_BITS_PER_TENSOR * num_tensors + (_ROTATION_SEED_BITS if rotation else 0)
+
+
+def message_bits(sizes: Sequence[int], *, bits: int, rotation: bool) -> int:
+  """Bits one client sends for tensors of `sizes` elements: float32 when `bits` is 32."""
+  if bits >= FLOAT_BITS:
+    return FLOAT_BITS * sum(sizes)
+  sent = [quantizers.padded_size(n) if rotation else n for n in sizes]
+  return bits * sum(sent) + side_bits(len(sizes), rotation=rotation)
+
+
+def _leaves(value_type: tff.types.Type) -> list[tff.TensorType]:
+  if isinstance(value_type, tff.TensorType):
+    return [value_type]
+  return [leaf for child in value_type.children() for leaf in _leaves(child)]
+
+
+def _client_seed(value, base: tf.Tensor) -> tf.Tensor:
+  """(2,) int64: the round's base pair mixed with a fingerprint of the client's update."""
+  flat = tf.concat([tf.reshape(t, [-1]) for t in tf.nest.flatten(value)], axis=0)
+  fingerprint = tf.bitcast(tf.fingerprint(tf.reshape(tf.io.serialize_tensor(flat), [1]))[0],
+                           tf.int64)
+  return tf.stack([tf.bitwise.bitwise_xor(base[0], fingerprint), base[1]])
+
+
+class QuantizeFactory(tff.aggregators.WeightedAggregationFactory):
+  """Quantizes each client update before the inner (weighted) aggregation; see module doc."""
+
+  def __init__(self, inner: tff.aggregators.WeightedAggregationFactory, *, bits: int,
+               stochastic: bool, rotation: bool, seed: int, weighted: bool):
+    self._inner, self._bits, self._stochastic = inner, bits, stochastic
+    self._rotation, self._seed, self._weighted = rotation, seed, weighted
+
+  def create(self, value_type, weight_type) -> tff.templates.AggregationProcess:
+    inner = self._inner.create(value_type, weight_type)
+    leaves = _leaves(value_type)
+    side = float(side_bits(len(leaves), rotation=self._rotation))
+    bits, stochastic, rotation, base_seed = (self._bits, self._stochastic, self._rotation,
+                                             self._seed)
+
+    @tff.tensorflow.computation(value_type, tff.TensorType(np.int64))
+    def encode(value, round_num):
+      seed = _client_seed(value, tf.stack([tf.constant(base_seed, tf.int64), round_num]))
+      decoded, entropy = [], tf.constant(side)
+      for index, tensor in enumerate(tf.nest.flatten(value)):
+        out, tensor_bits = quantizers.quantize_dequantize(
+            tensor, bits=bits, stochastic=stochastic, rotation=rotation,
+            seed=tf.stack([seed[0], seed[1] * 1009 + 7 * index]))
+        decoded.append(out)
+        entropy += tensor_bits
+      return tf.nest.pack_sequence_as(value, decoded), entropy
+
+    @tff.tensorflow.computation(value_type, value_type)
+    def mean_squared_error(got, want):
+      squares = [tf.reduce_sum(tf.square(a - b)) for a, b in zip(tf.nest.flatten(got),
+                                                                  tf.nest.flatten(want))]
+      sizes = sum(int(np.prod(t.shape)) for t in leaves)
+      return tf.add_n(squares) / float(sizes)
+
+    @tff.tensorflow.computation(tff.TensorType(np.int64))
+    def increment(round_num):
+      return round_num + 1
+
+    @tff.federated_computation
+    def init_fn():
+      return tff.federated_zip(collections.OrderedDict(
+          inner=inner.initialize(), round=tff.federated_value(np.int64(0), tff.SERVER)))
+
+    @tff.federated_computation(init_fn.type_signature.result,
+                               tff.FederatedType(value_type, tff.CLIENTS),
+                               tff.FederatedType(weight_type, tff.CLIENTS))
+    def next_fn(state, value, weight):
+      decoded, entropy = tff.federated_map(
+          encode, (value, tff.federated_broadcast(state.round)))
+      output = inner.next(state.inner, decoded, weight)
+      exact = (tff.federated_mean(value, weight) if self._weighted
+               else tff.federated_mean(value))
+      comm = tff.federated_zip(collections.OrderedDict(
+          quantization_mse=tff.federated_map(mean_squared_error, (output.result, exact)),
+          uplink_bits_entropy_per_client=tff.federated_mean(entropy)))
+      return tff.templates.MeasuredProcessOutput(
+          state=tff.federated_zip(collections.OrderedDict(
+              inner=output.state, round=tff.federated_map(increment, state.round))),
+          result=output.result,
+          measurements=tff.federated_zip(collections.OrderedDict(
+              quantized=output.measurements, comm=comm)))
+
+    return tff.templates.AggregationProcess(init_fn, next_fn)
+
+
+class CommAccountingFactory(tff.aggregators.UnweightedAggregationFactory):
+  """Reports the closed-form bits of every round; passes the sum through to its inner one.
+
+  A sum layer (innermost), so it counts the clients that reported without re-nesting other
+  layers' measurements. Uplink: `message_bits` of the update's tensors per reporting client.
+  Downlink: the model at `downlink_bits` to each of them. Cumulative uplink bits live in its
+  state, so they survive a resume exactly.
+  """
+
+  def __init__(self, inner: tff.aggregators.UnweightedAggregationFactory, *, uplink_bits: int,
+               rotation: bool, downlink_bits: int):
+    self._inner = inner
+    self._uplink = dict(bits=uplink_bits, rotation=rotation)
+    self._downlink = dict(bits=downlink_bits, rotation=False)
+
+  def create(self, value_type) -> tff.templates.AggregationProcess:
+    inner = self._inner.create(value_type)
+    sizes = [int(np.prod(t.shape)) for t in _leaves(value_type)]
+    per_client = float(message_bits(sizes, **self._uplink))
+    downlink = float(message_bits(sizes, **self._downlink))
+    ratio = FLOAT_BITS * sum(sizes) / per_client
+
+    @tff.tensorflow.computation(value_type)
+    def one(value):
+      del value
+      return tf.constant(1.0, tf.float64)
+
+    @tff.tensorflow.computation(tff.TensorType(np.float64), tff.TensorType(np.float64))
+    def report(clients, cumulative):
+      uplink_round = clients * per_client
+      return collections.OrderedDict(
+          uplink_bits_per_client=tf.constant(per_client, tf.float64),
+          uplink_bits_round=uplink_round,
+          uplink_bits_cumulative=cumulative + uplink_round,
+          downlink_bits_round=clients * downlink,
+          compression_ratio=tf.constant(ratio, tf.float64))
+
+    @tff.federated_computation
+    def init_fn():
+      return tff.federated_zip(collections.OrderedDict(
+          inner=inner.initialize(), uplink_bits=tff.federated_value(np.float64(0), tff.SERVER)))
+
+    @tff.federated_computation(init_fn.type_signature.result,
+                               tff.FederatedType(value_type, tff.CLIENTS))
+    def next_fn(state, value):
+      output = inner.next(state.inner, value)
+      clients = tff.federated_sum(tff.federated_map(one, value))
+      comm = tff.federated_map(report, (clients, state.uplink_bits))
+      return tff.templates.MeasuredProcessOutput(
+          state=tff.federated_zip(collections.OrderedDict(
+              inner=output.state, uplink_bits=comm.uplink_bits_cumulative)),
+          result=output.result,
+          measurements=tff.federated_zip(collections.OrderedDict(
+              summed=output.measurements, comm=comm)))
+
+    return tff.templates.AggregationProcess(init_fn, next_fn)
