@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
 
+from tff_experiments.algorithms import distributors
 from tff_experiments.algorithms import server_optimizers
 from tff_experiments.clients import client_work
 from tff_experiments.clients import local_update
@@ -30,11 +31,12 @@ def initial_weights_computation(model: model_lib.Model) -> tff.Computation:
 def compose(model: model_lib.Model, *, update_fn, config,
             aggregator: tff.aggregators.WeightedAggregationFactory
             ) -> tff.learning.templates.LearningProcess:
-  """Distributor + client work of `update_fn` + aggregator + server optimizer finalizer."""
+  """Distributor (`--downlink_bits`) + client work of `update_fn` + aggregator + server
+  optimizer finalizer."""
   weights_type = model.weights_type()
   return tff.learning.templates.compose_learning_process(
       initial_weights_computation(model),
-      tff.learning.templates.build_broadcast_process(weights_type),
+      distributors.build(config, weights_type),
       client_work.build_client_work(model, update_fn=update_fn),
       aggregator.create(weights_type.trainable, tff.TensorType(np.float32)),
       tff.learning.templates.build_apply_optimizer_finalizer(
