@@ -6,7 +6,14 @@ fast; the TF-heavy parts live in the benchmark that needs them.
 
 import importlib.metadata
 import os
-from typing import Any, Sequence
+import signal
+import subprocess
+import time
+from typing import Any, Optional, Sequence
+
+# After SIGTERM a run finishes its current round (one CNN E=5 round can take minutes) and
+# writes its summary; it is killed if it takes longer than this.
+TERM_GRACE_S = 600.0
 
 # Repository root (the parent of bench/), where `python -m launch.run_experiment` must run.
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -69,3 +76,39 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
   lines = [' | '.join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
   lines.insert(1, '-+-'.join('-' * w for w in widths))
   return '\n'.join(lines)
+
+
+def run_logged(command: Sequence[str], log_path: str, *,
+               budget_s: Optional[float] = None) -> tuple[int, float, bool]:
+  """Runs `command` in the repo root, output appended to `log_path`, within `budget_s`.
+
+  Returns the exit code, the seconds taken and whether the budget stopped it (a stopped
+  `launch.run_experiment` resumes from its checkpoint when run again).
+  """
+  env = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2', 'PYTHONUNBUFFERED': '1'}
+  began = time.monotonic()
+  with open(log_path, 'ab') as log:
+    process = subprocess.Popen(list(command), cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
+                               stdout=log, stderr=subprocess.STDOUT)
+    stopped = False
+    try:
+      process.wait(timeout=budget_s or None)
+    except subprocess.TimeoutExpired:
+      stopped = True
+      stop(process)
+    except BaseException:  # Ctrl-C: stop the run cleanly (it checkpoints) before leaving.
+      stop(process)
+      raise
+  return process.returncode, time.monotonic() - began, stopped
+
+
+def stop(process: subprocess.Popen) -> None:
+  """SIGTERM (the run writes its summary after the current round), SIGKILL after the grace."""
+  if process.poll() is not None:
+    return
+  process.send_signal(signal.SIGTERM)
+  try:
+    process.wait(timeout=TERM_GRACE_S)
+  except subprocess.TimeoutExpired:
+    process.kill()
+    process.wait()

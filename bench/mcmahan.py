@@ -28,10 +28,7 @@ import dataclasses
 import json
 import math
 import os
-import signal
-import subprocess
 import sys
-import time
 from typing import Any, Optional, Sequence
 
 from absl import app
@@ -64,9 +61,6 @@ ROWS: dict[str, Row] = {
 }
 # Relative distance to the paper's rounds that counts as reproduced.
 TOLERANCE = 0.3
-# After SIGTERM the run finishes its current round (one CNN E=5 round can take minutes) and
-# writes its summary; it is killed if it takes longer than this.
-_TERM_GRACE_S = 600.0
 
 _ROWS = flags.DEFINE_list('rows', list(ROWS), f'Rows to run, from {sorted(ROWS)}.')
 _MAX_ROUNDS = {
@@ -111,33 +105,7 @@ def run_row(name: str) -> tuple[int, float, bool]:
   log_path = os.path.join(common.ensure_out_dir(), f'{run_name(name)}.log')
   command = launch_command(name)
   print(f'{name}: {" ".join(command[1:])}\n  log: {log_path}', flush=True)
-  env = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2', 'PYTHONUNBUFFERED': '1'}
-  began = time.monotonic()
-  with open(log_path, 'ab') as log:
-    process = subprocess.Popen(command, cwd=common.REPO_ROOT, env=env,
-                               stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-    stopped = False
-    try:
-      process.wait(timeout=_TIME_BUDGET_S.value or None)
-    except subprocess.TimeoutExpired:
-      stopped = True
-      stop(process)
-    except BaseException:  # Ctrl-C: stop the run cleanly (it checkpoints) before leaving.
-      stop(process)
-      raise
-  return process.returncode, time.monotonic() - began, stopped
-
-
-def stop(process: subprocess.Popen) -> None:
-  """SIGTERM (the run writes its summary after the current round), SIGKILL after the grace."""
-  if process.poll() is not None:
-    return
-  process.send_signal(signal.SIGTERM)
-  try:
-    process.wait(timeout=_TERM_GRACE_S)
-  except subprocess.TimeoutExpired:
-    process.kill()
-    process.wait()
+  return common.run_logged(command, log_path, budget_s=_TIME_BUDGET_S.value)
 
 
 def read_summary(name: str) -> Optional[dict[str, Any]]:
