@@ -106,8 +106,15 @@ class ModelSettings(config.Section):
 @dataclasses.dataclass(frozen=True)
 class AlgorithmSettings(config.Section):
   """The federated algorithm (a TFF learning process)."""
-  algorithm: str = setting('fedavg', choices=algorithms.ALGORITHMS.names,
-                           help='Learning algorithm.')
+  algorithm: str = setting(
+      'fedavg', choices=algorithms.ALGORITHMS.names,
+      help='Learning algorithm: fedavg | fedprox (--proximal_mu) | fedsgd (one full-batch '
+           'gradient step per client) | fednova (normalized averaging of Wang et al. 2020).')
+  proximal_mu: float = setting(
+      0.01, checks=[(lambda v: v >= 0, 'must be >= 0')],
+      active=lambda f: f['algorithm'] == 'fedprox',
+      help='FedProx proximal strength mu: clients minimize loss + mu/2 ||w - w_global||^2 '
+           '(0: exactly FedAvg; 0.01 as in NIID-Bench).')
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,6 +4,8 @@ Algorithms that differ only in the client update or the aggregation are this bui
 `local_sgd` options or another aggregator stack, not copies of it.
 """
 
+from typing import Optional
+
 import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
@@ -29,16 +31,17 @@ def initial_weights_computation(model: model_lib.Model) -> tff.Computation:
 
 
 def compose(model: model_lib.Model, *, update_fn, config,
-            aggregator: tff.aggregators.WeightedAggregationFactory
+            aggregator: tff.aggregators.WeightedAggregationFactory,
+            update_type: Optional[tff.types.Type] = None
             ) -> tff.learning.templates.LearningProcess:
   """Distributor (`--downlink_bits`) + client work of `update_fn` + aggregator + server
-  optimizer finalizer."""
+  optimizer finalizer. `update_type` is what clients send (default: the trainable weights)."""
   weights_type = model.weights_type()
   return tff.learning.templates.compose_learning_process(
       initial_weights_computation(model),
       distributors.build(config, weights_type),
       client_work.build_client_work(model, update_fn=update_fn),
-      aggregator.create(weights_type.trainable, tff.TensorType(np.float32)),
+      aggregator.create(update_type or weights_type.trainable, tff.TensorType(np.float32)),
       tff.learning.templates.build_apply_optimizer_finalizer(
           server_optimizers.build(config.server), weights_type),
   )

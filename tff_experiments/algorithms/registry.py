@@ -10,6 +10,9 @@ from typing import Callable
 import tensorflow_federated as tff
 
 from tff_experiments.algorithms import fedavg
+from tff_experiments.algorithms import fednova
+from tff_experiments.algorithms import fedprox
+from tff_experiments.algorithms import fedsgd
 from tff_experiments.core import registry
 
 # builder(*, model, config, aggregator) -> LearningProcess
@@ -17,6 +20,9 @@ Builder = Callable[..., tff.learning.templates.LearningProcess]
 
 ALGORITHMS: registry.Registry[Builder] = registry.Registry('algorithm', flag='algorithm', entries={
     'fedavg': fedavg.build,
+    'fedprox': fedprox.build,
+    'fedsgd': fedsgd.build,
+    'fednova': fednova.build,
 })
 
 

@@ -37,14 +37,16 @@ def proximal_term(mu: float) -> Regularizer:
 
 def local_sgd(model: model_lib.Model, *, learning_rate: float,
               regularizer: Optional[Regularizer] = None, weighting: str = 'num_examples',
-              normalize_by_steps: bool = False):
+              normalize_by_steps: bool = False, full_batch_gradient: bool = False):
   """Returns `update(initial_weights, client_input) -> (update, weight, stats)` for one client.
 
   Call it while tracing a TF graph (a `tff.tensorflow.computation`): it builds the model's
   variables there, sets them to `initial_weights` and takes one SGD step per batch of
   `client_input['batches']`, in place. `update` is `initial - final` trainable weights (a
   pseudo-gradient: server SGD at learning rate 1 gives plain FedAvg), divided by the number of
-  local steps when `normalize_by_steps`. `weight` follows `weighting` (a `WEIGHTINGS` name) and
+  local steps when `normalize_by_steps`. With `full_batch_gradient` (FedSGD) the batches only
+  accumulate the gradient at the initial weights, and one step of the mean gradient over all
+  their examples is taken (one local step). `weight` follows `weighting` (a `WEIGHTINGS` name) and
   is 0 when the update is not finite, so a diverged client drops out of the average. `stats`
   holds the `batch_stats` sums plus `num_clients` (1) and `nonfinite_clients` (0 or 1).
   """
@@ -55,6 +57,30 @@ def local_sgd(model: model_lib.Model, *, learning_rate: float,
     loss_fn = model_lib.loss_fn()
     trainable = keras_model.trainable_variables
     variables = (trainable, keras_model.non_trainable_variables)
+
+    def _full_batch_step(batches):
+      """Sums batch-size-weighted gradients at the initial weights, then one mean step."""
+      def accumulate(carry, batch):
+        stats, sums = carry
+        with tf.GradientTape() as tape:
+          logits = keras_model(batch['x'], training=True)
+          loss = loss_fn(batch['y'], logits)
+          objective = loss
+          if regularizer is not None:
+            objective += regularizer(trainable, initial_weights.trainable)
+        size = tf.cast(tf.shape(batch['y'])[0], tf.float32)
+        sums = tuple(s + size * g for s, g in zip(sums, tape.gradient(objective, trainable)))
+        return (batch_stats.accumulate(stats, labels=batch['y'], logits=logits,
+                                       mean_loss=loss), sums)
+
+      zeros = tuple(tf.zeros_like(v) for v in trainable)
+      stats, sums = batches.reduce((batch_stats.zeros(), zeros), accumulate)
+      examples = tf.maximum(tf.cast(stats['num_examples'], tf.float32), 1.0)
+      for variable, total in zip(trainable, sums):
+        variable.assign_sub(learning_rate * total / examples)
+      stats = collections.OrderedDict(stats)
+      stats['num_steps'] = tf.minimum(stats['num_steps'], 1)  # One step (none without data).
+      return stats
 
     @tf.function
     def train():
@@ -72,7 +98,10 @@ def local_sgd(model: model_lib.Model, *, learning_rate: float,
           variable.assign_sub(learning_rate * grad)
         return batch_stats.accumulate(stats, labels=batch['y'], logits=logits, mean_loss=loss)
 
-      stats = client_input['batches'].reduce(batch_stats.zeros(), sgd_step)
+      if full_batch_gradient:
+        stats = _full_batch_step(client_input['batches'])
+      else:
+        stats = client_input['batches'].reduce(batch_stats.zeros(), sgd_step)
       delta = tuple(w - v for w, v in zip(initial_weights.trainable, trainable))
       if normalize_by_steps:
         steps = tf.cast(tf.maximum(stats['num_steps'], 1), tf.float32)

@@ -1,0 +1,89 @@
+"""FedProx, FedSGD and FedNova against FedAvg and numpy hand computations."""
+
+import math
+
+import numpy as np
+import pytest
+
+import reference
+from tff_experiments.aggregators import stack
+from tff_experiments.algorithms import registry as algorithms
+from tff_experiments.clients import client_data
+
+pytestmark = pytest.mark.usefixtures('tff_worker')
+
+
+def _trained(config, model, rounds_of_clients, batch):
+  process = algorithms.build(config, model=model, aggregator=stack.build(config))
+  state = process.initialize()
+  for clients in rounds_of_clients:
+    inputs = [client_data.client_input(reference.dataset(x, y, batch)) for x, y in clients]
+    state = process.next(state, inputs).state
+  return process.get_model_weights(state).trainable
+
+
+def _clients(sizes, seed=0):
+  return [reference.client_arrays(n, seed + n) for n in sizes]
+
+
+def test_fedprox_with_mu_zero_is_exactly_fedavg(make_config):
+  model, data = reference.linear_model(1), [_clients((5, 9)), _clients((7, 4), seed=9)]
+  fedavg = _trained(make_config(client_learning_rate=0.3), model, data, 3)
+  fedprox = _trained(make_config(client_learning_rate=0.3, algorithm='fedprox', proximal_mu=0.0),
+                     model, data, 3)
+  for a, b in zip(fedavg, fedprox):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_fedprox_round_equals_the_numpy_weighted_average_of_proximal_sgd(make_config):
+  lr, mu, batch = 0.4, 2.0, 3
+  model, clients = reference.linear_model(2), _clients((5, 11, 8))
+  got = _trained(make_config(client_learning_rate=lr, algorithm='fedprox', proximal_mu=mu),
+                 model, [clients], batch)
+  w0, b0 = (np.asarray(v, np.float64) for v in model.initial_weights.trainable)
+  trained = [reference.numpy_sgd(w0, b0, x, y, lr=lr, batch_size=batch, mu=mu)
+             for x, y in clients]
+  sizes = np.array([len(y) for _, y in clients], np.float64)
+  for index, got_tensor in enumerate(got):
+    want = sum(n * t[index] for n, t in zip(sizes, trained)) / sizes.sum()
+    np.testing.assert_allclose(got_tensor, want, atol=1e-5)
+
+
+@pytest.mark.parametrize('batch', [10, 3])
+def test_fedsgd_with_one_client_is_one_full_batch_sgd_step(make_config, batch):
+  lr, model, clients = 0.5, reference.linear_model(3), _clients((10,))
+  got = _trained(make_config(client_learning_rate=lr, algorithm='fedsgd'), model, [clients],
+                 batch)
+  w0, b0 = (np.asarray(v, np.float64) for v in model.initial_weights.trainable)
+  want = reference.numpy_sgd(w0, b0, *clients[0], lr=lr, batch_size=10)  # One step, all 10.
+  for got_tensor, want_tensor in zip(got, want):
+    np.testing.assert_allclose(got_tensor, want_tensor, atol=1e-5)
+
+
+def test_fednova_with_equal_steps_equals_fedavg(make_config):
+  model, data = reference.linear_model(4), [_clients((6, 6, 6)), _clients((6, 6, 6), seed=3)]
+  fedavg = _trained(make_config(client_learning_rate=0.3), model, data, 2)
+  fednova = _trained(make_config(client_learning_rate=0.3, algorithm='fednova'), model, data, 2)
+  for a, b in zip(fedavg, fednova):
+    np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_fednova_with_unequal_steps_matches_the_hand_computed_formula(make_config):
+  lr, batch = 0.3, 2
+  model, clients = reference.linear_model(5), _clients((3, 8, 13))
+  got = _trained(make_config(client_learning_rate=lr, algorithm='fednova'), model, [clients],
+                 batch)
+  w0, b0 = (np.asarray(v, np.float64) for v in model.initial_weights.trainable)
+  sizes = np.array([len(y) for _, y in clients], np.float64)
+  p = sizes / sizes.sum()
+  steps = np.array([math.ceil(n / batch) for n in sizes])  # 2, 4, 7: unequal.
+  deltas = [[v0 - v for v0, v in zip((w0, b0), reference.numpy_sgd(w0, b0, x, y, lr=lr,
+                                                                      batch_size=batch))]
+            for x, y in clients]
+  tau_eff = float(np.sum(p * steps))
+  for index, got_tensor in enumerate(got):
+    update = tau_eff * sum(pi * d[index] / t for pi, d, t in zip(p, deltas, steps))
+    np.testing.assert_allclose(got_tensor, (w0, b0)[index] - update, atol=1e-5)
+  # And it differs from FedAvg, which weights the long-running client's larger delta more.
+  fedavg = _trained(make_config(client_learning_rate=lr), model, [clients], batch)
+  assert not np.allclose(fedavg[0], got[0], atol=1e-4)
