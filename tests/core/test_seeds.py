@@ -22,8 +22,6 @@ def test_streams_are_uncorrelated():
   # 2,000 clients' first uniform draws: mean 1/2 within 5 sigma (sigma = sqrt(1/12/n)).
   draws = [seeds.generator(0, purpose='p', client=i).random() for i in range(2000)]
   assert abs(np.mean(draws) - 0.5) < 5 * np.sqrt(1 / 12 / 2000)
-  pair = seeds.stateless_pair(0, purpose='p')
-  assert len(pair) == 2 and pair[0] != pair[1]
 
 
 def test_numpy_seeds_become_python_ints_and_bad_seeds_are_refused():

@@ -43,14 +43,6 @@ def derive(seed: int, *, purpose: str, round_num: int = 0, client: ClientKey = N
   return int(state.generate_state(1, np.uint64)[0] >> np.uint64(1))
 
 
-def stateless_pair(seed: int, *, purpose: str, round_num: int = 0,
-                   client: ClientKey = None) -> tuple[int, int]:
-  """A (2,) int64 seed pair for TF's `tf.random.stateless_*` ops."""
-  words = sequence(seed, purpose=purpose, round_num=round_num,
-                   client=client).generate_state(2, np.uint64)
-  return int(words[0] >> np.uint64(1)), int(words[1] >> np.uint64(1))
-
-
 def generator(seed: int, *, purpose: str, round_num: int = 0,
               client: ClientKey = None) -> np.random.Generator:
   """A numpy Generator for one stream."""
