@@ -40,11 +40,13 @@ def build_process(config: settings.ExperimentConfig, data: datasets_base.Federat
 
 def build_planner(config: settings.ExperimentConfig,
                   data: datasets_base.FederatedData) -> round_plan.RoundPlanner:
-  """Round plans from the schedule's sampler, the client step cap and `--seed`."""
+  """Round plans from the schedule's sampler, the client step cap, the enabled adjustments
+  (e.g. `--client_dropout_rate`) and `--seed`."""
   return round_plan.RoundPlanner(
       data.train.client_ids, seed=config.run.seed,
       clients_per_round=config.schedule.clients_per_round,
-      sampler=config.schedule.client_sampling, max_steps=config.client.max_steps)
+      sampler=config.schedule.client_sampling, max_steps=config.client.max_steps,
+      adjustments=round_plan.adjustments(config))
 
 
 def run(config: settings.ExperimentConfig, data: datasets_base.FederatedData,

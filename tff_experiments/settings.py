@@ -127,6 +127,10 @@ class ClientSettings(config.Section):
   max_steps: Optional[int] = setting(
       None, checks=[_AT_LEAST_1],
       help='Cap on local SGD steps per client and round (default: E full epochs).')
+  dropout_rate: float = setting(
+      0.0, checks=[(lambda v: 0 <= v < 1, 'must be in [0, 1)')],
+      help='Probability that a sampled client fails to report in a round (seeded by seed and '
+           'round; a round where nobody reports is skipped).')
   weighting: str = setting(
       'num_examples', choices=local_update.WEIGHTINGS.names,
       help='Aggregation weight of a client update: num_examples (examples processed, '

@@ -101,6 +101,17 @@ def test_resume_with_quantization_equals_an_uninterrupted_run(digits_config):
   assert _metrics(full)['comm/quantization_mse'].gt(0).all()
 
 
+def test_dropout_and_step_spread_reach_the_csv(digits_config):
+  paths, _ = _run(digits_config('drop', client_dropout_rate=0.5, client_max_steps=5))
+  frame = pd.read_csv(paths.metrics_csv)
+  assert (frame['plan/clients_reporting'] + frame['plan/clients_dropped'] == 3).all()
+  ok = frame['round_status'] == 'ok'
+  assert (frame.loc[ok, 'train/num_clients'] == frame.loc[ok, 'plan/clients_reporting']).all()
+  assert (frame.loc[ok, 'train/min_client_steps'] == 5).all()
+  assert (frame.loc[ok, 'train/max_client_steps'] == 5).all()
+  assert (frame['round_status'] == 'skipped').eq(frame['plan/clients_reporting'] == 0).all()
+
+
 def test_client_max_steps_caps_every_client(digits_config):
   paths, _ = _run(digits_config('capped', client_max_steps=5))
   frame = pd.read_csv(paths.metrics_csv)

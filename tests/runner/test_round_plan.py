@@ -46,3 +46,14 @@ def test_adjustments_drop_and_cap_with_their_own_seeded_stream():
 def test_a_plan_where_nobody_reports_is_skipped():
   plan = _planner(adjustments=[('outage', lambda p, rng: p.drop(p.sampled))]).plan(1)
   assert plan.skipped and plan.tasks() == [] and len(plan.dropped) == 5
+
+
+def test_client_dropout_drops_each_client_with_its_rate():
+  planner = _planner(clients_per_round=10,
+                     adjustments=[('client_dropout', round_plan.client_dropout(0.3))])
+  plans = [planner.plan(r) for r in range(1, 301)]
+  dropped = sum(len(p.dropped) for p in plans)
+  # 3,000 independent draws at p = 0.3: within 5 standard deviations of 900.
+  assert abs(dropped - 900) < 5 * (3000 * 0.3 * 0.7) ** 0.5
+  assert plans[4] == planner.plan(5)  # Seeded by (seed, round).
+  assert all(set(p.reporting) | set(p.dropped) == set(p.sampled) for p in plans)

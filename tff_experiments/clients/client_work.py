@@ -15,11 +15,14 @@ from tff_experiments.models import model as model_lib
 
 
 @tff.tensorflow.computation
-def _finalize_train_metrics(stats):
-  """Cohort sums -> mean loss and accuracy, with the counts (reported as `train/*`)."""
+def _finalize_train_metrics(stats, min_steps, max_steps):
+  """Cohort sums -> mean loss and accuracy, the counts, and the spread of local steps."""
   return collections.OrderedDict(
       **batch_stats.means(stats), num_clients=stats['num_clients'],
-      nonfinite_clients=stats['nonfinite_clients'])
+      nonfinite_clients=stats['nonfinite_clients'],
+      mean_client_steps=tf.math.divide_no_nan(tf.cast(stats['num_steps'], tf.float32),
+                                              tf.cast(stats['num_clients'], tf.float32)),
+      min_client_steps=min_steps, max_client_steps=max_steps)
 
 
 def build_client_work(model: model_lib.Model, *, update_fn
@@ -33,6 +36,10 @@ def build_client_work(model: model_lib.Model, *, update_fn
     delta, weight, stats = update_fn(weights, client_input)
     return tff.learning.templates.ClientResult(update=delta, update_weight=weight), stats
 
+  @tff.tensorflow.computation(client_update.type_signature.result[1])
+  def _steps(stats):
+    return stats['num_steps']
+
   @tff.federated_computation
   def init_fn():
     return tff.federated_value((), tff.SERVER)
@@ -43,7 +50,9 @@ def build_client_work(model: model_lib.Model, *, update_fn
       tff.FederatedType(data_type, tff.CLIENTS))
   def next_fn(state, weights, client_input):
     result, stats = tff.federated_map(client_update, (weights, client_input))
-    train = tff.federated_map(_finalize_train_metrics, tff.federated_sum(stats))
+    steps = tff.federated_map(_steps, stats)
+    train = tff.federated_map(_finalize_train_metrics, (
+        tff.federated_sum(stats), tff.federated_min(steps), tff.federated_max(steps)))
     measurements = tff.federated_zip(collections.OrderedDict(train=train))
     return tff.templates.MeasuredProcessOutput(state, result, measurements)
 

@@ -84,6 +84,28 @@ class RoundPlan:
 Adjustment = Callable[[RoundPlan, np.random.Generator], RoundPlan]
 
 
+def client_dropout(rate: float) -> Adjustment:
+  """Each sampled client independently fails to report with probability `rate`."""
+  def adjust(plan: RoundPlan, rng: np.random.Generator) -> RoundPlan:
+    fails = rng.random(len(plan.sampled)) < rate
+    return plan.drop([c for c, failed in zip(plan.sampled, fails) if failed])
+  return adjust
+
+
+# name (also the purpose its rng is seeded with) -> fn(config) -> Adjustment or None (off).
+ADJUSTMENTS: registry.Registry[Callable[..., Optional[Adjustment]]] = registry.Registry(
+    'round plan adjustment', flag='(none)', entries={
+        'client_dropout': lambda config: (client_dropout(config.client.dropout_rate)
+                                          if config.client.dropout_rate > 0 else None),
+    })
+
+
+def adjustments(config) -> list[tuple[str, Adjustment]]:
+  """The (purpose, adjustment) pairs the config enables, in registration order."""
+  return [(name, adjust) for name, make in ADJUSTMENTS.items()
+          if (adjust := make(config)) is not None]
+
+
 class RoundPlanner:
   """Plans rounds from a sampler, a global step cap and named seeded adjustments."""
 
