@@ -1,6 +1,8 @@
 """Turns a centralized dataset (train + test arrays) into FederatedData with a synthetic split."""
 
+from collections.abc import Mapping
 import dataclasses
+from typing import Any
 
 import numpy as np
 
@@ -22,14 +24,17 @@ class Arrays:
 
 
 def federate(arrays: Arrays, *, cache_dir: str, partition: str, num_clients: int,
-             dirichlet_alpha: float, seed: int) -> base.FederatedData:
+             partition_params: Mapping[str, Any], seed: int) -> base.FederatedData:
   """Splits `arrays.train_*` into clients with partitions.PARTITIONS[partition] and writes them
-  to per-client files under `cache_dir`; the test arrays become the centralized test set."""
+  to per-client files under `cache_dir`; the test arrays become the centralized test set.
+
+  `partition_params` are the partition's own parameters (partitions.params_from_flags).
+  """
   if partition not in partitions.PARTITIONS:
     raise base.DataError(f'--partition={partition!r} is not one of '
                          f'{sorted(partitions.PARTITIONS)} for dataset {arrays.name!r}.')
   parts = partitions.PARTITIONS[partition](
-      arrays.train_y, num_clients=num_clients, seed=seed, dirichlet_alpha=dirichlet_alpha)
+      arrays.train_y, num_clients=num_clients, seed=seed, partition_params=partition_params)
   width = max(4, len(str(num_clients - 1)))
   clients = {f'{i:0{width}d}': (arrays.train_x[idx], arrays.train_y[idx])
              for i, idx in enumerate(parts)}
@@ -37,7 +42,7 @@ def federate(arrays: Arrays, *, cache_dir: str, partition: str, num_clients: int
       'dataset': arrays.name,
       'source_sha256': client_files.content_sha256(arrays.train_x, arrays.train_y),
       'partition': partition,
-      'partition_params': partitions.split_params(partition, dirichlet_alpha=dirichlet_alpha),
+      'partition_params': partitions.split_params(partition, partition_params),
       'num_clients': int(num_clients),
       'seed': int(seed),
   }

@@ -4,6 +4,9 @@ A fixed stratified 20% test split (seed 0, independent of the run seed, so runs 
 seeds are scored on one test set); the remaining 80% is partitioned into clients.
 """
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import sklearn.datasets
 import sklearn.model_selection
@@ -30,9 +33,10 @@ def load_arrays() -> centralized.Arrays:
 
 
 def load(*, data_dir: str | None, cache_dir: str, partition: str, num_clients: int,
-         dirichlet_alpha: float, seed: int, only_digits: bool) -> base.FederatedData:
+         partition_params: Mapping[str, Any], seed: int,
+         only_digits: bool) -> base.FederatedData:
   """Registry loader: digits split into clients (data_dir and only_digits are unused)."""
   del data_dir, only_digits
   return centralized.federate(load_arrays(), cache_dir=cache_dir, partition=partition,
-                              num_clients=num_clients, dirichlet_alpha=dirichlet_alpha,
+                              num_clients=num_clients, partition_params=partition_params,
                               seed=seed)

@@ -10,10 +10,12 @@ a (truncated) database.
 """
 
 import collections
+from collections.abc import Mapping
 import contextlib
 import lzma
 import os
 import sqlite3
+from typing import Any
 import urllib.request
 
 import numpy as np
@@ -55,10 +57,11 @@ def ensure_database(data_dir: str) -> str:
 
 
 def load(*, data_dir: str | None, cache_dir: str, partition: str, num_clients: int,
-         dirichlet_alpha: float, seed: int, only_digits: bool) -> base.FederatedData:
+         partition_params: Mapping[str, Any], seed: int,
+         only_digits: bool) -> base.FederatedData:
   """Registry loader: the natural per-writer split (the partition flags and cache_dir are
   unused: the database itself is the file backing)."""
-  del cache_dir, partition, num_clients, dirichlet_alpha, seed
+  del cache_dir, partition, num_clients, partition_params, seed
   data_dir = os.path.expanduser(data_dir or DEFAULT_DATA_DIR)
   path = ensure_database(data_dir)
   train_split, test_split = SPLITS[bool(only_digits)]

@@ -7,9 +7,11 @@ convention: 1.0 is the background (the inverse of MNIST). LEAF pixels are multip
 they are stored as uint8 (exact); other values are stored as float32.
 """
 
+from collections.abc import Mapping
 import glob
 import json
 import os
+from typing import Any
 
 import numpy as np
 
@@ -44,10 +46,11 @@ def read_split_dir(directory: str) -> _Writers:
 
 
 def load(*, data_dir: str | None, cache_dir: str, partition: str, num_clients: int,
-         dirichlet_alpha: float, seed: int, only_digits: bool) -> base.FederatedData:
+         partition_params: Mapping[str, Any], seed: int,
+         only_digits: bool) -> base.FederatedData:
   """Registry loader: the natural per-writer split, written to per-writer files in cache_dir
   (the partition flags are unused)."""
-  del partition, num_clients, dirichlet_alpha, seed
+  del partition, num_clients, partition_params, seed
   if not data_dir:
     raise base.DataError('--data_dir is required for femnist_leaf: a LEAF FEMNIST directory '
                          'with train/ and test/ subdirectories of JSON files.')

@@ -5,9 +5,11 @@ Downloads come from the canonical mirror and are checked against the sha256 of t
 in shared/data/mnist) while the IDX content is the same 60,000 + 10,000 images everywhere.
 """
 
+from collections.abc import Mapping
 import gzip
 import hashlib
 import os
+from typing import Any
 import zlib
 
 import numpy as np
@@ -67,11 +69,12 @@ def load_arrays(data_dir: str | None) -> centralized.Arrays:
 
 
 def load(*, data_dir: str | None, cache_dir: str, partition: str, num_clients: int,
-         dirichlet_alpha: float, seed: int, only_digits: bool) -> base.FederatedData:
+         partition_params: Mapping[str, Any], seed: int,
+         only_digits: bool) -> base.FederatedData:
   """Registry loader: MNIST split into clients (only_digits is unused: all labels are digits)."""
   del only_digits
   return centralized.federate(load_arrays(data_dir), cache_dir=cache_dir, partition=partition,
-                              num_clients=num_clients, dirichlet_alpha=dirichlet_alpha,
+                              num_clients=num_clients, partition_params=partition_params,
                               seed=seed)
 
 

@@ -1,11 +1,12 @@
 """The dataset registry: name -> loader and facts; `load` validates the data flags and loads.
 
 Adding a dataset = one module with a `load(*, data_dir, cache_dir, partition, num_clients,
-dirichlet_alpha, seed, only_digits)` function plus one DATASETS entry.
+partition_params, seed, only_digits)` function plus one DATASETS entry.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 import dataclasses
+from typing import Any
 
 from datasets import base
 from datasets import digits
@@ -57,11 +58,13 @@ def partition_choices(name: str) -> list[str]:
 
 
 def load(name: str, *, data_dir: str | None, cache_dir: str, partition: str, num_clients: int,
-         dirichlet_alpha: float, seed: int, only_digits: bool) -> base.FederatedData:
+         partition_params: Mapping[str, Any], seed: int,
+         only_digits: bool) -> base.FederatedData:
   """Loads dataset `name` split into clients.
 
-  For natural splits `partition` must be 'natural' (and num_clients is ignored); for
-  digits/mnist it must be a key of partitions.PARTITIONS.
+  For natural splits `partition` must be 'natural' (and num_clients and partition_params are
+  ignored); for digits/mnist it must be a key of partitions.PARTITIONS, and `partition_params`
+  its own parameters (e.g. {'alpha': 0.5} for dirichlet; see partitions.params_from_flags).
   """
   choices = partition_choices(name)
   if partition not in choices:
@@ -70,7 +73,7 @@ def load(name: str, *, data_dir: str | None, cache_dir: str, partition: str, num
     raise base.DataError(f'--partition={partition!r} does not fit --dataset={name!r}, which '
                          f'{kind}; choose one of {choices}.')
   return info(name).loader(data_dir=data_dir, cache_dir=cache_dir, partition=partition,
-                           num_clients=num_clients, dirichlet_alpha=dirichlet_alpha, seed=seed,
+                           num_clients=num_clients, partition_params=partition_params, seed=seed,
                            only_digits=only_digits)
 
 

@@ -51,6 +51,7 @@ def test_default_run_name_is_readable_stable_and_tied_to_the_settings():
     ({'mlp_hidden_units': (0,)}, 'mlp_hidden_units'),
     ({'partition': 'natural'}, 'partition'),
     ({'experiment_name': '..'}, 'experiment_name'),
+    ({'model': 'lenet'}, 'model'),  # 8x8 digits are too small for its valid convolutions.
 ])
 def test_bad_settings_name_the_flag(values, flag):
   with pytest.raises(config.ConfigError, match=f'--{flag}'):

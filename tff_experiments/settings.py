@@ -75,6 +75,7 @@ class DataSettings(config.Section):
       None, resolve=lambda f: federated_data.NATURAL if _natural(f) else 'iid',
       help='Client split: iid | shards (McMahan et al. 2017 pathological non-IID, 2 '
            'label-sorted shards per client) | dirichlet (label skew, --dirichlet_alpha) | '
+           'label_quantity (NIID-Bench #C=k: k labels per client, --labels_per_client) | '
            'natural (per-writer; emnist, femnist_leaf). Default: natural for natural datasets, '
            'else iid.')
   num_clients: int = setting(100, checks=[_AT_LEAST_1], active=lambda f: not _natural(f),
@@ -82,6 +83,11 @@ class DataSettings(config.Section):
   dirichlet_alpha: float = setting(0.5, checks=[_POSITIVE],
                                    active=lambda f: f['partition'] == 'dirichlet',
                                    help='Concentration of the dirichlet partition (> 0).')
+  labels_per_client: int = setting(
+      2, checks=[_AT_LEAST_1], active=lambda f: f['partition'] == 'label_quantity',
+      help='Distinct labels per client of the label_quantity partition (NIID-Bench #C=k, Li '
+           'et al. 2021): client i holds label i mod K and k-1 random others, each label split '
+           'equally among its holders; at most the number of classes.')
   split_seed: int = setting(
       0, checks=[_SEED_RANGE], active=lambda f: not _natural(f),
       help='Seed of the client split (fixed default 0), apart from --seed so that repetitions '
@@ -94,7 +100,9 @@ class ModelSettings(config.Section):
   model: Optional[str] = setting(
       None, choices=architectures.ARCHITECTURES.names,
       resolve=lambda f: federated_data.DATASETS.get(f['dataset']).default_model,
-      help="Model; default: the dataset's own (digits_mlp, mnist_2nn, emnist_cnn).")
+      help="Model: mnist_2nn, mnist_cnn, emnist_cnn (McMahan et al. 2017), lenet (NIID-Bench; "
+           "images >= 16x16), digits_mlp. Default: the dataset's own (digits_mlp, mnist_2nn, "
+           "emnist_cnn).")
   mlp_hidden_units: Optional[tuple[int, ...]] = setting(
       None, checks=[(lambda v: len(v) >= 1 and min(v) >= 1, 'must be widths >= 1')],
       active=lambda f: architectures.is_mlp(f['model']),
@@ -225,6 +233,14 @@ class ExperimentConfig:
 
 CROSS_CHECKS = (
     config.CrossCheck(
+        ('model', 'dataset'),
+        lambda f: (f['model'] is None or f['dataset'] not in federated_data.DATASETS
+                   or architectures.fits(f['model'],
+                                         federated_data.DATASETS.get(f['dataset']).input_shape)),
+        lambda f: (f'--model={f["model"]!r} does not fit the '
+                   f'{federated_data.DATASETS.get(f["dataset"]).input_shape[:2]} images of '
+                   f'--dataset={f["dataset"]!r}')),
+    config.CrossCheck(
         ('dataset', 'partition'),
         lambda f: (f['partition'] is None or f['dataset'] not in federated_data.DATASETS
                    or f['partition'] in federated_data.partition_choices(f['dataset'])),
@@ -235,6 +251,15 @@ CROSS_CHECKS = (
         lambda f: (f['dataset'] not in federated_data.DATASETS or _natural(f)
                    or f['clients_per_round'] <= f['num_clients']),
         '--clients_per_round must be <= --num_clients'),
+    config.CrossCheck(
+        ('labels_per_client', 'partition', 'dataset'),
+        lambda f: (f['partition'] != 'label_quantity'
+                   or f['dataset'] not in federated_data.DATASETS
+                   or f['labels_per_client'] <= federated_data.DATASETS.get(
+                       f['dataset']).num_classes),
+        lambda f: (f'--labels_per_client={f["labels_per_client"]} exceeds the '
+                   f'{federated_data.DATASETS.get(f["dataset"]).num_classes} classes of '
+                   f'--dataset={f["dataset"]!r}')),
     config.CrossCheck(
         ('stop_at_target', 'target_accuracy'),
         lambda f: not f['stop_at_target'] or f['target_accuracy'] is not None,

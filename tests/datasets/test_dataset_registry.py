@@ -1,18 +1,28 @@
 """Tests for datasets.registry and the digits loader: flag checks and split correctness."""
 
+import os
+
 import numpy as np
 import pytest
 import sklearn.datasets
 import sklearn.model_selection
 
 from datasets import base
+from datasets import client_files
+from datasets import digits
+from datasets import partitions
 from datasets import registry
+
+# The flags the partitions read, as the settings give them by default.
+_PARTITION_FLAGS = {'dirichlet_alpha': 0.5, 'labels_per_client': 2}
 
 
 def _load(name='digits', *, cache_dir, **overrides):
-  flags = dict(data_dir=None, partition='iid', num_clients=10, dirichlet_alpha=0.5, seed=0,
-               only_digits=False)
+  flags = dict(data_dir=None, partition='iid', num_clients=10, seed=0, only_digits=False)
   flags.update(overrides)
+  if 'partition_params' not in flags:
+    flags['partition_params'] = partitions.params_from_flags(flags['partition'],
+                                                             _PARTITION_FLAGS)
   return registry.load(name, cache_dir=str(cache_dir), **flags)
 
 
@@ -39,7 +49,7 @@ def _row_multiset(x, y):
   return rows[np.lexsort(rows.T[::-1])]
 
 
-@pytest.mark.parametrize('partition', ['iid', 'shards', 'dirichlet'])
+@pytest.mark.parametrize('partition', ['iid', 'shards', 'dirichlet', 'label_quantity'])
 def test_digits_clients_cover_exactly_the_train_split(tmp_path, partition):
   data = _load(partition=partition, cache_dir=tmp_path)
   x, y, train_idx, test_idx = _reference_digits_split()
@@ -80,11 +90,41 @@ def test_partition_that_does_not_fit_the_dataset_names_the_flag(tmp_path, name, 
 @pytest.mark.parametrize('overrides, flag', [
     ({'num_clients': 0}, '--num_clients'),
     ({'num_clients': 5000}, '--num_clients'),
-    ({'partition': 'dirichlet', 'dirichlet_alpha': 0.0}, '--dirichlet_alpha'),
+    ({'partition': 'dirichlet', 'partition_params': {'alpha': 0.0}}, '--dirichlet_alpha'),
+    ({'partition': 'label_quantity', 'partition_params': {'labels_per_client': 11}},
+     '--labels_per_client'),
+    ({'partition': 'label_quantity', 'partition_params': {'labels_per_client': 0}},
+     '--labels_per_client'),
+    ({'partition': 'label_quantity', 'partition_params': {}}, '--labels_per_client'),
 ])
 def test_bad_partition_flags_name_the_flag(tmp_path, overrides, flag):
   with pytest.raises(base.DataError, match=flag):
     _load(cache_dir=tmp_path, **overrides)
+
+
+# The cache specs as they were before partition_params existed: their fingerprints name the
+# cache directories already on disk, which must be found again.
+_SPECS_BEFORE = {
+    'iid': ({}, {}),
+    'shards': ({'shards_per_client': 2}, {'shards_per_client': 2}),
+    'dirichlet': ({'alpha': 1}, {'alpha': 1.0}),
+}
+
+
+@pytest.mark.parametrize('partition', sorted(_SPECS_BEFORE))
+def test_cache_directories_of_the_older_partitions_keep_their_names(tmp_path, partition):
+  params, fingerprinted = _SPECS_BEFORE[partition]
+  _load(partition=partition, partition_params=params, seed=3, cache_dir=tmp_path)
+  arrays = digits.load_arrays()
+  spec = {
+      'dataset': 'digits',
+      'source_sha256': client_files.content_sha256(arrays.train_x, arrays.train_y),
+      'partition': partition,
+      'partition_params': fingerprinted,
+      'num_clients': 10,
+      'seed': 3,
+  }
+  assert client_files.fingerprint(spec) in os.listdir(tmp_path)
 
 
 def test_registry_entries_and_class_counts():

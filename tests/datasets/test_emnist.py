@@ -61,7 +61,7 @@ def _expected(split: str):
 
 def _load(data_dir, *, only_digits):
   return registry.load('emnist', data_dir=str(data_dir), cache_dir='/nonexistent',
-                       partition='natural', num_clients=0, dirichlet_alpha=0.0, seed=0,
+                       partition='natural', num_clients=0, partition_params={}, seed=0,
                        only_digits=only_digits)
 
 

@@ -47,7 +47,7 @@ def _images(user, keep=None):
 def _load(data_dir, cache_dir, *, only_digits=False):
   return registry.load('femnist_leaf', data_dir=None if data_dir is None else str(data_dir),
                        cache_dir=str(cache_dir), partition='natural', num_clients=0,
-                       dirichlet_alpha=0.0, seed=0, only_digits=only_digits)
+                       partition_params={}, seed=0, only_digits=only_digits)
 
 
 def _client_arrays(data, client_id):

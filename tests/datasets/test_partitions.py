@@ -1,5 +1,7 @@
 """Tests for datasets.partitions: coverage, sizes, determinism, skew and flag errors."""
 
+import json
+import re
 import time
 
 import numpy as np
@@ -15,6 +17,12 @@ def _labels(num_classes: int = 10, per_class: int = 20, *, seed: int | None = 0)
   return labels if seed is None else np.random.default_rng(seed).permutation(labels)
 
 
+# Parameters of each registered partition for the tests that run all of them. label_quantity
+# holds every one of the 10 labels here, so that it too covers every index with 7 clients.
+_PARAMS = {'iid': {}, 'shards': {'shards_per_client': 2}, 'dirichlet': {'alpha': 0.5},
+           'label_quantity': {'labels_per_client': 10}}
+
+
 def _assert_exact_cover(parts: list[np.ndarray], n: int) -> None:
   for p in parts:
     assert p.dtype == np.int64
@@ -27,7 +35,7 @@ def _assert_exact_cover(parts: list[np.ndarray], n: int) -> None:
 def test_every_partition_covers_each_index_once_and_is_deterministic(name):
   labels = _labels()
   call = lambda seed: partitions.PARTITIONS[name](
-      labels, num_clients=7, seed=seed, dirichlet_alpha=0.5)
+      labels, num_clients=7, seed=seed, partition_params=_PARAMS[name])
   parts = call(3)
   assert len(parts) == 7 and all(len(p) for p in parts)
   _assert_exact_cover(parts, len(labels))
@@ -95,7 +103,8 @@ def test_dirichlet_large_alpha_gives_near_equal_class_shares():
 @pytest.mark.parametrize('num_clients', [0, -3, 2.5, 201])
 def test_bad_num_clients_names_the_flag(name, num_clients):
   with pytest.raises(base.DataError, match='--num_clients'):
-    partitions.PARTITIONS[name](_labels(), num_clients=num_clients, seed=0, dirichlet_alpha=1.0)
+    partitions.PARTITIONS[name](_labels(), num_clients=num_clients, seed=0,
+                                partition_params=_PARAMS[name])
 
 
 def test_shards_need_two_examples_per_client():
@@ -126,9 +135,38 @@ def test_bad_seed_names_the_flag():
 
 
 def test_split_params_name_only_what_changes_the_split():
-  assert partitions.split_params('iid', dirichlet_alpha=0.3) == {}
-  assert partitions.split_params('dirichlet', dirichlet_alpha=0.3) == {'alpha': 0.3}
-  assert set(partitions.PARTITIONS) == {'iid', 'shards', 'dirichlet'}
+  assert partitions.split_params('iid', {}) == {}
+  assert partitions.split_params('dirichlet', {'alpha': 0.3}) == {'alpha': 0.3}
+  assert set(partitions.PARTITIONS) == {'iid', 'shards', 'dirichlet', 'label_quantity'}
+
+
+def test_split_params_of_the_older_partitions_are_unchanged_as_json():
+  # They are hashed into cache fingerprints: existing caches must keep their names.
+  as_json = lambda name, params: json.dumps(partitions.split_params(name, params),
+                                            sort_keys=True)
+  assert as_json('iid', {}) == '{}'
+  assert as_json('shards', {'shards_per_client': 2}) == '{"shards_per_client": 2}'
+  assert as_json('dirichlet', {'alpha': 1}) == '{"alpha": 1.0}'  # As float, as before.
+  assert as_json('label_quantity', {'labels_per_client': np.int64(3)}) == (
+      '{"labels_per_client": 3}')
+
+
+def test_params_from_flags_reads_each_partitions_own_settings():
+  flags = {'dirichlet_alpha': 0.3, 'labels_per_client': 4, 'num_clients': 10}
+  assert partitions.params_from_flags('iid', flags) == {}
+  assert partitions.params_from_flags('shards', flags) == {'shards_per_client': 2}
+  assert partitions.params_from_flags('dirichlet', flags) == {'alpha': 0.3}
+  assert partitions.params_from_flags('label_quantity', flags) == {'labels_per_client': 4}
+  assert partitions.params_from_flags('natural', flags) == {}
+
+
+@pytest.mark.parametrize('name, params', [
+    ('iid', {'alpha': 0.5}), ('dirichlet', {}), ('label_quantity', {'alpha': 2}),
+])
+def test_partition_params_must_be_exactly_the_partitions_own(name, params):
+  with pytest.raises(base.DataError,
+                     match=re.escape(f'takes parameters {sorted(_PARAMS[name])}')):
+    partitions.PARTITIONS[name](_labels(), num_clients=5, seed=0, partition_params=params)
 
 
 def _reference_dirichlet(labels, *, num_clients, seed, alpha, max_draws=200):

@@ -22,6 +22,10 @@ def _conv(k, c_in, c_out):
      _conv(5, 1, 32) + _conv(5, 32, 64) + _dense(7 * 7 * 64, 512) + _dense(512, 62)),
     ('emnist_cnn', (28, 28, 1), 10, 1_663_370),
     ('digits_mlp', (8, 8, 1), 10, _dense(64, 32) + _dense(32, 10)),
+    # NIID-Bench's LeNet: valid 5x5 convs and 2x2 pools take 28 -> 24 -> 12 -> 8 -> 4.
+    ('lenet', (28, 28, 1), 10,
+     _conv(5, 1, 6) + _conv(5, 6, 16) + _dense(4 * 4 * 16, 120) + _dense(120, 84)
+     + _dense(84, 10)),
 ])
 def test_parameter_counts(name, input_shape, num_classes, expected):
   model = models.build_keras(name, input_shape=input_shape, num_classes=num_classes, seed=0)
@@ -33,6 +37,21 @@ def test_paper_counts_match_independent_formulas():
   assert _dense(784, 200) + _dense(200, 200) + _dense(200, 10) == 199_210
   assert (_conv(5, 1, 32) + _conv(5, 32, 64) + _dense(7 * 7 * 64, 512) + _dense(512, 10)
           == 1_663_370)
+  lenet = [_conv(5, 1, 6), _conv(5, 6, 16), _dense(4 * 4 * 16, 120), _dense(120, 84),
+           _dense(84, 10)]
+  assert lenet == [156, 2_416, 30_840, 10_164, 850] and sum(lenet) == 44_426
+
+
+def test_lenet_layers_follow_niid_bench():
+  model = models.build_keras('lenet', input_shape=(28, 28, 1), num_classes=10, seed=0)
+  convs = [layer for layer in model.layers if 'conv' in layer.name]
+  assert [(c.filters, c.kernel_size, c.padding) for c in convs] == [
+      (6, (5, 5), 'valid'), (16, (5, 5), 'valid')]
+  dense = [layer for layer in model.layers if 'dense' in layer.name]
+  assert [d.units for d in dense] == [120, 84, 10]
+  activations = [layer.activation.__name__ for layer in convs + dense]
+  assert activations == ['relu', 'relu', 'relu', 'relu', 'linear']
+  assert model.get_layer(index=3).output_shape == (None, 4, 4, 16)  # After the second pool.
 
 
 def test_initialization_is_a_function_of_the_seed():

@@ -1,6 +1,9 @@
 """The datasets package's loaders as a registry (`--dataset`), loaded from the data settings."""
 
+import dataclasses
+
 from datasets import base as datasets_base
+from datasets import partitions
 from datasets import registry as datasets_registry
 from tff_experiments.core import registry
 
@@ -18,10 +21,14 @@ def load(data_settings) -> datasets_base.FederatedData:
   """Loads the federated dataset of `settings.DataSettings` (raises datasets.base.DataError).
 
   The client split is drawn from `--split_seed`, never from `--seed`, so repetitions over
-  `--seed` keep one split.
+  `--seed` keep one split. The partition's own parameters come from the settings its
+  `partitions.PARTITIONS` entry names (e.g. --dirichlet_alpha for dirichlet; DataSettings'
+  field names are its flag names), so a new partition parameter is a setting plus that entry,
+  not a change here.
   """
   return datasets_registry.load(
       data_settings.dataset, data_dir=data_settings.data_dir, cache_dir=data_settings.cache_dir,
       partition=data_settings.partition, num_clients=data_settings.num_clients,
-      dirichlet_alpha=data_settings.dirichlet_alpha, seed=data_settings.split_seed,
-      only_digits=data_settings.only_digits)
+      partition_params=partitions.params_from_flags(data_settings.partition,
+                                                    dataclasses.asdict(data_settings)),
+      seed=data_settings.split_seed, only_digits=data_settings.only_digits)

@@ -39,11 +39,31 @@ def mcmahan_cnn(input_shape: tuple[int, ...], num_classes: int) -> tf.keras.Mode
   ])
 
 
+def lenet(input_shape: tuple[int, ...], num_classes: int) -> tf.keras.Model:
+  """NIID-Bench's MNIST CNN (Li et al. 2021), LeNet-5 style: conv5x5/6, pool, conv5x5/16,
+  pool (valid padding), dense 120, dense 84 (44,426 params on MNIST).
+
+  Valid padding shrinks the image, so inputs must be at least 16x16 (not the 8x8 digits).
+  """
+  return tf.keras.Sequential([
+      tf.keras.layers.InputLayer(input_shape=input_shape),
+      tf.keras.layers.Conv2D(6, 5, activation='relu'),
+      tf.keras.layers.MaxPool2D(2),
+      tf.keras.layers.Conv2D(16, 5, activation='relu'),
+      tf.keras.layers.MaxPool2D(2),
+      tf.keras.layers.Flatten(),
+      tf.keras.layers.Dense(120, activation='relu'),
+      tf.keras.layers.Dense(84, activation='relu'),
+      tf.keras.layers.Dense(num_classes),
+  ])
+
+
 @dataclasses.dataclass(frozen=True)
 class Architecture:
   """A registered architecture; `hidden_units` is set for MLPs (their default widths)."""
   build: Callable[..., tf.keras.Model]
   hidden_units: Optional[tuple[int, ...]] = None
+  min_image_size: int = 1  # Smallest image height/width the architecture accepts.
 
   def builder(self, hidden_units: Optional[tuple[int, ...]] = None) -> Builder:
     """`(input_shape, num_classes) -> keras.Model`, MLP widths bound (default: the entry's)."""
@@ -60,9 +80,17 @@ ARCHITECTURES = registry.Registry('model', flag='model', entries={
     'mnist_2nn': Architecture(mlp, hidden_units=(200, 200)),
     'mnist_cnn': Architecture(mcmahan_cnn),
     'emnist_cnn': Architecture(mcmahan_cnn),
+    # NIID-Bench's (Li et al. 2021) small CNN for MNIST-like 28x28 inputs.
+    'lenet': Architecture(lenet, min_image_size=16),
     # A small MLP for scikit-learn's 8x8 digits: 64-32-10 (2,410 params).
     'digits_mlp': Architecture(mlp, hidden_units=(32,)),
 })
+
+
+def fits(name: str, input_shape: tuple[int, ...]) -> bool:
+  """Whether model `name` accepts images of `input_shape` (unknown names: left to --model)."""
+  return name not in ARCHITECTURES or min(input_shape[:2]) >= ARCHITECTURES.get(
+      name).min_image_size
 
 
 def is_mlp(name: str) -> bool:
