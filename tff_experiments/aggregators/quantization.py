@@ -51,6 +51,16 @@ def _leaves(value_type: tff.types.Type) -> list[tff.TensorType]:
   return [leaf for child in value_type.children() for leaf in _leaves(child)]
 
 
+def next_round() -> tff.Computation:
+  """int64 round counter -> counter + 1 (the seeded layers keep their round in their state)."""
+
+  @tff.tensorflow.computation(tff.TensorType(np.int64))
+  def increment(round_num):
+    return round_num + 1
+
+  return increment
+
+
 def _client_seed(value, base: tf.Tensor) -> tf.Tensor:
   """(2,) int64: the round's base pair mixed with a fingerprint of the client's update."""
   flat = tf.concat([tf.reshape(t, [-1]) for t in tf.nest.flatten(value)], axis=0)
@@ -93,9 +103,7 @@ class QuantizeFactory(tff.aggregators.WeightedAggregationFactory):
       sizes = sum(int(np.prod(t.shape)) for t in leaves)
       return tf.add_n(squares) / float(sizes)
 
-    @tff.tensorflow.computation(tff.TensorType(np.int64))
-    def increment(round_num):
-      return round_num + 1
+    increment = next_round()
 
     @tff.federated_computation
     def init_fn():

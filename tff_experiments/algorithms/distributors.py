@@ -49,9 +49,7 @@ def _quantized_broadcast(weights_type, *, bits: int,
     mse = tf.add_n(squares) / float(size) if squares else tf.constant(0.0)
     return tf.nest.pack_sequence_as(weights, rebuilt), mse
 
-  @tff.tensorflow.computation(tff.TensorType(np.int64))
-  def increment(round_num):
-    return round_num + 1
+  increment = quantization.next_round()
 
   @tff.federated_computation
   def init_fn():

@@ -58,18 +58,23 @@ def local_sgd(model: model_lib.Model, *, learning_rate: float,
     trainable = keras_model.trainable_variables
     variables = (trainable, keras_model.non_trainable_variables)
 
+    def gradients(batch):
+      """(logits, data loss, gradients of loss + regularizer) at the current weights."""
+      with tf.GradientTape() as tape:
+        logits = keras_model(batch['x'], training=True)
+        loss = loss_fn(batch['y'], logits)
+        objective = loss
+        if regularizer is not None:
+          objective += regularizer(trainable, initial_weights.trainable)
+      return logits, loss, tape.gradient(objective, trainable)
+
     def _full_batch_step(batches):
       """Sums batch-size-weighted gradients at the initial weights, then one mean step."""
       def accumulate(carry, batch):
         stats, sums = carry
-        with tf.GradientTape() as tape:
-          logits = keras_model(batch['x'], training=True)
-          loss = loss_fn(batch['y'], logits)
-          objective = loss
-          if regularizer is not None:
-            objective += regularizer(trainable, initial_weights.trainable)
+        logits, loss, grads = gradients(batch)
         size = tf.cast(tf.shape(batch['y'])[0], tf.float32)
-        sums = tuple(s + size * g for s, g in zip(sums, tape.gradient(objective, trainable)))
+        sums = tuple(s + size * g for s, g in zip(sums, grads))
         return (batch_stats.accumulate(stats, labels=batch['y'], logits=logits,
                                        mean_loss=loss), sums)
 
@@ -88,13 +93,8 @@ def local_sgd(model: model_lib.Model, *, learning_rate: float,
         variable.assign(value)
 
       def sgd_step(stats, batch):
-        with tf.GradientTape() as tape:
-          logits = keras_model(batch['x'], training=True)
-          loss = loss_fn(batch['y'], logits)
-          objective = loss
-          if regularizer is not None:
-            objective += regularizer(trainable, initial_weights.trainable)
-        for variable, grad in zip(trainable, tape.gradient(objective, trainable)):
+        logits, loss, grads = gradients(batch)
+        for variable, grad in zip(trainable, grads):
           variable.assign_sub(learning_rate * grad)
         return batch_stats.accumulate(stats, labels=batch['y'], logits=logits, mean_loss=loss)
 
