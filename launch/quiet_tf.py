@@ -50,8 +50,13 @@ def _copy_lines(read_fd: int, write_fd: int) -> None:
 @contextlib.contextmanager
 def filtered_stderr() -> Iterator[None]:
   """Within the block, fd 2 (C++ and Python) goes through the noise filter to the real stderr."""
-  sys.stderr.flush()
-  saved = os.dup(2)
+  if sys.stderr is not None:
+    sys.stderr.flush()
+  try:
+    saved = os.dup(2)
+  except OSError:  # No stderr (closed): nothing to filter.
+    yield
+    return
   read_fd, write_fd = os.pipe()
   copier = threading.Thread(target=_copy_lines, args=(read_fd, saved), daemon=True)
   copier.start()
@@ -60,7 +65,8 @@ def filtered_stderr() -> Iterator[None]:
   try:
     yield
   finally:
-    sys.stderr.flush()
+    if sys.stderr is not None:
+      sys.stderr.flush()
     os.dup2(saved, 2)  # Closes the pipe's last write end: the copier sees EOF and ends.
     copier.join(_DRAIN_TIMEOUT_S)
     if not copier.is_alive():  # Else a child inherited the pipe: leave the copier its fd.

@@ -28,12 +28,10 @@ import difflib
 import shlex
 import signal
 import sys
-import time
 from typing import Sequence
 
 from absl import app
 from absl import flags
-import tqdm
 
 from launch import flag_binding
 from tff_experiments.core import config as config_lib
@@ -44,24 +42,33 @@ from tff_experiments.results import run_dir
 from tff_experiments.runtime import local_worker  # pylint: disable=unused-import
 from tff_experiments.sweeps import grid
 from tff_experiments.sweeps import pool
+from tff_experiments.sweeps import progress as progress_lib
 from tff_experiments.sweeps import state
 
+# The sweep's own flags live apart from absl's global FLAGS, where launch.run_experiment's
+# (same name: --root_output_dir) would clash with them in one interpreter (tests, notebooks).
+FLAGS = flags.FlagValues()
 _GRID = flags.DEFINE_multi_string(
-    'grid', [], 'One axis of the grid: flag=value1,value2,... (repeat for more axes).')
+    'grid', [], 'One axis of the grid: flag=value1,value2,... (repeat for more axes).',
+    flag_values=FLAGS)
 _GRID_FILE = flags.DEFINE_string(
-    'grid_file', None, 'JSON or YAML file of more axes: {flag: [values, ...], ...}.')
-_SEEDS = flags.DEFINE_list('seeds', None, 'Seeds of every point (--seed): the last axis.')
+    'grid_file', None, 'JSON or YAML file of more axes: {flag: [values, ...], ...}.',
+    flag_values=FLAGS)
+_SEEDS = flags.DEFINE_list('seeds', None, 'Seeds of every point (--seed): the last axis.',
+                           flag_values=FLAGS)
 _SWEEP_NAME = flags.DEFINE_string(
     'sweep_name', None, 'Directory of the sweep under --root_output_dir. Default: '
-    'sweep-<grid flags>-<hash of the grid and fixed flags>, so the same command resumes it.')
-_ROOT = flags.DEFINE_string('root_output_dir', 'results', 'Where the sweep directory goes.')
+    'sweep-<grid flags>-<hash of the grid and fixed flags>, so the same command resumes it.',
+    flag_values=FLAGS)
+_ROOT = flags.DEFINE_string('root_output_dir', 'results', 'Where the sweep directory goes.',
+                            flag_values=FLAGS)
 _PARALLEL = flags.DEFINE_integer(
     'parallel', None, 'Runs at a time (default: the usable cores); the TF thread pools of each '
-    'run get cores/parallel threads.', lower_bound=1)
-_DRY_RUN = flags.DEFINE_bool('dry_run', False, 'Print the runs and what each would do; exit.')
+    'run get cores/parallel threads.', lower_bound=1, flag_values=FLAGS)
+_DRY_RUN = flags.DEFINE_bool('dry_run', False, 'Print the runs and what each would do; exit.',
+                             flag_values=FLAGS)
+_HELP = ('-h', '-help', '--help', '--helpshort', '--helpfull', '-?')
 
-# Flags of launch.run_experiment that are not settings.
-_EXTRA_RUN_FLAGS = ('overwrite',)
 # Set by the sweep for each run.
 _SWEEP_FLAGS = ('experiment_name', 'root_output_dir')
 _THREAD_VARIABLES = ('TF_NUM_INTRAOP_THREADS', 'TF_NUM_INTEROP_THREADS')
@@ -75,6 +82,7 @@ def parse_run_flags(argv: Sequence[str]) -> flags.FlagValues:
   """`argv` parsed by launch.run_experiment's own flag definitions and validators."""
   values = flags.FlagValues()
   flag_binding.define_flags(values)
+  # run_experiment's one flag that is not a setting.
   flags.DEFINE_bool('overwrite', False, 'Replace existing runs.', flag_values=values)
   try:
     rest = values(['run_experiment', *argv])
@@ -91,8 +99,9 @@ def _check_axes(axes: Sequence[grid.Axis], fixed: flags.FlagValues) -> None:
     if axis.flag in _SWEEP_FLAGS:
       raise SweepError(f'--{axis.flag} cannot be a grid axis: the sweep sets it for each run')
     if axis.flag not in known:
-      close = difflib.get_close_matches(axis.flag, known, n=1)
-      hint = f'; did you mean {close[0]}?' if close else '; see launch.run_experiment --help'
+      close = difflib.get_close_matches(axis.flag, known, n=3, cutoff=0.5)
+      hint = (f'; did you mean {" or ".join(close)}?' if close
+              else '; see python -m launch.run_experiment --help')
       raise SweepError(f'--grid: unknown flag {axis.flag!r}{hint}')
     if fixed[axis.flag].present:
       raise SweepError(f'--{axis.flag} is both a grid axis and a fixed flag after --')
@@ -149,35 +158,6 @@ def _axes() -> list[grid.Axis]:
   return grid.combine(axes, seeds)
 
 
-class _Progress:
-  """Done / running / failed counts with an ETA: a bar on a terminal, a line per event."""
-
-  def __init__(self, sweep: state.SweepFile, total: int):
-    self._sweep, self._total, self._began = sweep, total, time.monotonic()
-    self._bar = tqdm.tqdm(total=total, unit='run', disable=None, file=sys.stderr,
-                          dynamic_ncols=True)
-
-  def _counts(self) -> str:
-    counts = self._sweep.counts()
-    finished = counts[state.DONE] + counts[state.FAILED]
-    elapsed = time.monotonic() - self._began
-    eta = ('?' if not finished else tqdm.tqdm.format_interval(
-        elapsed / finished * (self._total - finished)))
-    return (f'[{finished}/{self._total} finished: {counts[state.DONE]} done, '
-            f'{counts[state.RUNNING]} running, {counts[state.FAILED]} failed; ETA {eta}]')
-
-  def say(self, text: str) -> None:
-    self._bar.set_postfix_str(self._counts()[1:-1], refresh=False)
-    tqdm.tqdm.write(f'{self._counts()} {text}', file=sys.stdout)
-    sys.stdout.flush()
-
-  def finished(self) -> None:
-    self._bar.update(1)
-
-  def close(self) -> None:
-    self._bar.close()
-
-
 def _describe(point: state.Point) -> str:
   if point.state == state.FAILED:
     return f'FAILED {point.name} (exit {point.exit_code}): {point.message}; log: {point.log}'
@@ -191,7 +171,7 @@ def run_sweep(sweep: state.SweepFile, parallel: int, threads: int) -> int:
                    env={**os.environ, 'PYTHONUNBUFFERED': '1',
                         **{v: os.environ.get(v) or str(threads) for v in _THREAD_VARIABLES}})
           for p in sweep.points if p.state == state.PENDING]
-  progress = _Progress(sweep, len(jobs))
+  progress = progress_lib.Progress(sweep, len(jobs))
 
   def on_start(job: pool.Job) -> None:
     with open(job.log_path, 'a', encoding='utf-8') as log:
@@ -278,6 +258,8 @@ def _main(fixed_args: list[str]) -> int:
       print(f'  {"skip" if action == run_dir.Action.DONE else action.value:9} {point.name}\n'
             f'      {shlex.join(point.command)}')
     return 0
+  # Ctrl-C (even where SIGINT was inherited ignored), SIGTERM and SIGHUP stop every run.
+  signal.signal(signal.SIGINT, signal.default_int_handler)
   for signum in (signal.SIGTERM, signal.SIGHUP):
     signal.signal(signum, _raise_keyboard_interrupt)
   os.makedirs(sweep_dir, exist_ok=True)
@@ -293,5 +275,20 @@ def _main(fixed_args: list[str]) -> int:
   return run_sweep(sweep, parallel, threads)
 
 
+def parse_flags(argv: Sequence[str]) -> list[str]:
+  """Parses the sweep's flags from `argv`; returns the program and the flags after `--`."""
+  end = argv.index('--') if '--' in argv else len(argv)
+  if set(argv[1:end]) & set(_HELP):
+    print(f'{__doc__}\nflags (then --, then launch.run_experiment\'s):\n{FLAGS.get_help()}')
+    sys.exit(0)
+  try:
+    rest = FLAGS(list(argv))
+    flags.FLAGS.mark_as_parsed()  # absl's own flags (logging, ...) keep their defaults.
+    return rest
+  except flags.Error as e:
+    print(f'sweep: error: {e}\nPass --help for the flags.', file=sys.stderr)
+    sys.exit(2)
+
+
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

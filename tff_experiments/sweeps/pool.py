@@ -48,7 +48,8 @@ class Pool:
   """Runs jobs with at most `parallel` children; callbacks report starts and exits."""
 
   def __init__(self, parallel: int, *, on_start: Callable[[Job], None],
-               on_exit: Callable[[Job, int, float], None], on_tick: Callable[[], None] = None,
+               on_exit: Callable[[Job, int, float], None],
+               on_tick: Optional[Callable[[], None]] = None,
                poll_s: float = 0.2, grace_s: float = 60.0):
     if parallel < 1:
       raise ValueError(f'parallel must be >= 1, got {parallel}')
@@ -76,8 +77,9 @@ class Pool:
   def run(self, jobs: Sequence[Job]) -> None:
     """Runs every job (in order, `parallel` at a time) until all have exited.
 
-    On KeyboardInterrupt (Ctrl-C, or SIGTERM turned into one by the caller) every running
-    child is stopped and reported before the exception propagates; queued jobs never start.
+    On KeyboardInterrupt (Ctrl-C, or SIGTERM turned into one by the caller), or any other
+    exception, every running child is stopped and reported before the exception propagates;
+    queued jobs never start.
     """
     queue = list(jobs)
     try:
@@ -87,7 +89,7 @@ class Pool:
         time.sleep(self._poll_s)
         self._reap()
         self._on_tick()
-    except KeyboardInterrupt:
+    except BaseException:  # Ctrl-C, or a failing callback: no child outlives the pool.
       self.stop()
       raise
 

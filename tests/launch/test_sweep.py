@@ -1,0 +1,230 @@
+"""launch.sweep: up-front validation, skip/resume planning, sweep.json, the process pool, and
+one end-to-end sweep on digits (a failing point among good ones, then a re-run that skips)."""
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from launch import sweep
+from tff_experiments.core import files
+from tff_experiments.results import run_dir
+from tff_experiments.sweeps import grid
+from tff_experiments.sweeps import pool
+from tff_experiments.sweeps import state
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_FIXED = ['--dataset=digits', '--total_rounds=2', '--num_clients=10', '--clients_per_round=3']
+
+
+def _plan(tmp_path, axes, fixed=_FIXED, seeds=None):
+  return sweep.plan_points(grid.combine(axes, seeds), list(fixed), str(tmp_path / 's'))
+
+
+@pytest.mark.parametrize('axes,fixed,message', [
+    ([grid.Axis('client_learning_rte', ('0.1',))], _FIXED,
+     "unknown flag 'client_learning_rte'; did you mean client_learning_rate"),
+    ([grid.Axis('client_learning_rate', ('0.1', '-1'))], _FIXED, 'client_learning_rate=-1'),
+    ([grid.Axis('server_optimizer', ('sgd', 'adm'))], _FIXED, 'server_optimizer=adm'),
+    ([grid.Axis('seed', ('0',))], [*_FIXED, '--totl_rounds=3'], 'totl_rounds'),
+    ([grid.Axis('seed', ('0',))], [*_FIXED, '--experiment_name=x'], '--experiment_name after'),
+    ([grid.Axis('total_rounds', ('1', '2'))], _FIXED, '--total_rounds is both'),
+    ([grid.Axis('num_clients', ('10', '2'))], ['--clients_per_round=3'],
+     r'num_clients=2.*clients_per_round must be <='),
+])
+def test_a_bad_flag_or_value_fails_the_whole_sweep_naming_it(tmp_path, axes, fixed, message):
+  with pytest.raises(sweep.SweepError, match=message):
+    _plan(tmp_path, axes, fixed)
+  assert not os.path.exists(tmp_path / 's')  # Nothing was created.
+
+
+def test_points_are_named_from_parsed_values_and_run_under_the_sweep(tmp_path):
+  planned = _plan(tmp_path, [grid.Axis('client_learning_rate', ('0.10', '0.3'))], seeds=[0, 1])
+  names = [p.name for p, _ in planned]
+  assert names == ['client_learning_rate=0.1-seed=0', 'client_learning_rate=0.1-seed=1',
+                   'client_learning_rate=0.3-seed=0', 'client_learning_rate=0.3-seed=1']
+  point, action = planned[1]
+  assert action == run_dir.Action.START
+  assert point.run_dir == str(tmp_path / 's' / names[1])
+  assert point.log == str(tmp_path / 's' / f'{names[1]}.log')
+  assert point.command[1:3] == ['-m', 'launch.run_experiment']
+  assert point.command[3:] == [*_FIXED, '--client_learning_rate=0.10', '--seed=1',
+                               f'--root_output_dir={tmp_path / "s"}',
+                               f'--experiment_name={names[1]}']
+  assert point.hparams['client_learning_rate'] == 0.1 and point.hparams['seed'] == 1
+
+
+def test_equal_values_written_differently_are_one_run(tmp_path):
+  with pytest.raises(grid.GridError, match='client_learning_rate=0.1'):
+    _plan(tmp_path, [grid.Axis('client_learning_rate', ('0.1', '0.10'))])
+
+
+def _fake_run(point, status):
+  """A run directory as launch.run_experiment leaves it, with summary status `status`."""
+  os.makedirs(point.run_dir)
+  files.write_json_atomic(os.path.join(point.run_dir, 'hparams.json'), point.hparams)
+  files.write_json_atomic(os.path.join(point.run_dir, 'summary.json'), {'status': status})
+
+
+def test_rerun_skips_finished_runs_and_resumes_unfinished_ones(tmp_path):
+  axes = [grid.Axis('client_learning_rate', ('0.1', '0.2', '0.3', '0.4'))]
+  planned = _plan(tmp_path, axes)
+  for (point, _), status in zip(planned, ['completed', 'diverged', 'interrupted']):
+    _fake_run(point, status)
+  actions = [action for _, action in _plan(tmp_path, axes)]
+  assert actions == [run_dir.Action.DONE, run_dir.Action.DONE, run_dir.Action.RESUME,
+                     run_dir.Action.START]
+
+
+def test_a_run_directory_with_other_settings_fails_the_sweep_up_front(tmp_path):
+  axes = [grid.Axis('client_learning_rate', ('0.1',))]
+  point, _ = _plan(tmp_path, axes)[0]
+  _fake_run(point, 'completed')
+  with pytest.raises(sweep.SweepError, match='total_rounds'):
+    _plan(tmp_path, axes, fixed=[*_FIXED, '--total_rounds=5'])
+
+
+@pytest.mark.parametrize('code,summary,expected', [
+    (0, {'status': 'completed'}, (state.DONE, 'completed')),
+    (1, {'status': 'diverged'}, (state.DONE, 'diverged')),
+    (1, {'status': 'target_reached'}, (state.DONE, 'target_reached')),
+    (130, {'status': 'interrupted'}, (state.INTERRUPTED, 'interrupted')),
+    (1, {'status': 'failed'}, (state.FAILED, 'failed')),
+    (2, None, (state.FAILED, None)),
+])
+def test_outcome_of_a_child(code, summary, expected):
+  assert state.outcome(code, summary) == expected
+
+
+def test_sweep_json_is_rewritten_on_each_update(tmp_path):
+  points = [state.Point(name=n, values={'a': n}, run_dir=str(tmp_path / n), log='', command=[],
+                        hparams={}) for n in ('x', 'y')]
+  sweep_file = state.SweepFile(str(tmp_path / 'sweep.json'), header={'sweep_name': 's'},
+                               points=points)
+  sweep_file.update(points[0], state=state.FAILED, exit_code=2, message='boom')
+  saved = files.read_json(str(tmp_path / 'sweep.json'))
+  assert saved['sweep_name'] == 's' and saved['counts'] == {'failed': 1, 'pending': 1}
+  assert saved['points'][0]['state'] == 'failed' and saved['points'][0]['message'] == 'boom'
+  with pytest.raises(ValueError):
+    sweep_file.update(points[1], state='nonsense')
+
+
+def test_failure_message_is_the_childs_error_line(tmp_path):
+  log = tmp_path / 'x.log'
+  log.write_text('=== start\nround 1/2\nrun_experiment: error: --cache_dir=/x: not writable\n'
+                 'interrupted\n\n')
+  assert state.failure_message(str(log)) == 'run_experiment: error: --cache_dir=/x: not writable'
+  assert state.failure_message(str(tmp_path / 'missing.log')) is None
+
+
+def _job(tmp_path, key, code='', env=None):
+  return pool.Job(key=key, command=[sys.executable, '-c', code],
+                  log_path=str(tmp_path / f'{key}.log'), env=env or dict(os.environ))
+
+
+def test_pool_runs_at_most_parallel_jobs_and_reports_failures(tmp_path):
+  running, most, exits = set(), [0], {}
+  def on_start(job):
+    running.add(job.key)
+    most[0] = max(most[0], len(running))
+  def on_exit(job, code, seconds):
+    running.discard(job.key)
+    exits[job.key] = code
+  jobs = [_job(tmp_path, f'ok{i}', 'import time; time.sleep(0.3)') for i in range(3)]
+  jobs.insert(1, _job(tmp_path, 'bad', 'import sys; print("nope"); sys.exit(3)'))
+  pool.Pool(2, on_start=on_start, on_exit=on_exit, poll_s=0.05).run(jobs)
+  assert most[0] == 2
+  assert exits == {'ok0': 0, 'bad': 3, 'ok1': 0, 'ok2': 0}
+  assert (tmp_path / 'bad.log').read_text() == 'nope\n'
+
+
+def test_pool_stop_terminates_every_child(tmp_path):
+  started, exits, began = [], {}, time.monotonic()
+  def tick():  # Ctrl-C once both children had a second to start.
+    if len(started) == 2 and time.monotonic() - began > 1.0:
+      raise KeyboardInterrupt
+  code = ('import signal, sys, time\n'
+          'signal.signal(signal.SIGTERM, lambda *a: sys.exit(130))\n'
+          'time.sleep(60)\n')
+  workers = pool.Pool(2, on_start=lambda job: started.append(job.key),
+                      on_exit=lambda job, c, s: exits.update({job.key: c}), on_tick=tick,
+                      poll_s=0.05, grace_s=10)
+  with pytest.raises(KeyboardInterrupt):
+    workers.run([_job(tmp_path, k, code) for k in ('a', 'b', 'never')])
+  assert started == ['a', 'b'] and exits == {'a': 130, 'b': 130}  # Queued jobs never start.
+
+
+def test_threads_per_job_share_the_cores():
+  assert pool.threads_per_job(1, cores=8) == 8
+  assert pool.threads_per_job(3, cores=8) == 2
+  assert pool.threads_per_job(16, cores=8) == 1
+
+
+def test_end_to_end_sweep_with_a_failing_point_then_a_rerun_that_skips(tmp_path):
+  blocker = tmp_path / 'not_a_dir'
+  blocker.write_text('')
+  args = [sys.executable, '-m', 'launch.sweep', f'--root_output_dir={tmp_path}',
+          '--sweep_name=s', '--parallel=2', '--grid', 'client_learning_rate=0.05,0.1',
+          '--grid', f'cache_dir={tmp_path / "cache"},{blocker / "cache"}', '--',
+          '--dataset=digits', '--total_rounds=2', '--num_clients=10', '--clients_per_round=3']
+  env = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2'}
+  done = subprocess.run(args, cwd=_ROOT, capture_output=True, text=True, timeout=300, env=env)
+  assert done.returncode == 1, done.stdout + done.stderr  # Two points failed...
+  saved = files.read_json(str(tmp_path / 's' / 'sweep.json'))
+  states = {p['name']: (p['state'], p['status']) for p in saved['points']}
+  good = [n for n in states if 'not_a_dir' not in n]
+  bad = [n for n in states if 'not_a_dir' in n]
+  assert len(good) == len(bad) == 2
+  assert all(states[n] == ('done', 'completed') for n in good)  # ...the others completed.
+  assert all(states[n][0] == 'failed' for n in bad)
+  for name in bad:
+    assert f'failed: {name}' in done.stderr
+    assert os.path.getsize(tmp_path / 's' / f'{name}.log') > 0
+  for name in good:
+    summary = files.read_json(str(tmp_path / 's' / name / 'summary.json'))
+    assert summary['status'] == 'completed' and summary['rounds_completed'] == 2
+  mtimes = {n: os.path.getmtime(tmp_path / 's' / n / 'metrics.csv') for n in good}
+
+  again = subprocess.run(args, cwd=_ROOT, capture_output=True, text=True, timeout=300, env=env)
+  assert again.returncode == 1
+  assert '2 already done (skipped)' in again.stdout
+  saved = files.read_json(str(tmp_path / 's' / 'sweep.json'))
+  assert sorted(p['state'] for p in saved['points']) == ['failed', 'failed', 'skipped',
+                                                         'skipped']
+  assert mtimes == {n: os.path.getmtime(tmp_path / 's' / n / 'metrics.csv') for n in good}
+  assert 'Unable to register' not in done.stderr + again.stderr
+
+
+def test_children_are_stopped_when_the_sweep_is_killed(tmp_path):
+  """SIGKILL of the parent: the kernel sends its children SIGTERM (no orphans)."""
+  child_pid = tmp_path / 'child.pid'
+  child = (f'import os, time; open({str(child_pid)!r}, "w").write(str(os.getpid())); '
+           'time.sleep(60)')
+  parent = ('import os, sys\n'
+            'from tff_experiments.sweeps import pool\n'
+            f'job = pool.Job("c", [sys.executable, "-c", {child!r}], {str(tmp_path / "c.log")!r},'
+            ' dict(os.environ))\n'
+            'pool.Pool(1, on_start=lambda j: None, on_exit=lambda j, c, s: None).run([job])\n')
+  process = subprocess.Popen([sys.executable, '-c', parent], cwd=_ROOT)
+  deadline = time.monotonic() + 30
+  while not child_pid.exists() or not child_pid.read_text():
+    assert time.monotonic() < deadline
+    time.sleep(0.05)
+  pid = int(child_pid.read_text())
+  process.kill()
+  process.wait()
+  deadline = time.monotonic() + 10
+  while _alive(pid):
+    assert time.monotonic() < deadline, 'the child outlived the sweep'
+    time.sleep(0.05)
+
+
+def _alive(pid):
+  """Whether `pid` runs (a zombie waiting to be reaped has exited)."""
+  try:
+    with open(f'/proc/{pid}/stat') as f:
+      return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+  except OSError:
+    return False
