@@ -155,8 +155,22 @@ class ServerSettings(config.Section):
                                 'FedAvg).')
   learning_rate: float = setting(1.0, checks=[_POSITIVE], help='Server learning rate.')
   momentum: float = setting(0.9, checks=[(lambda v: 0 <= v < 1, 'must be in [0, 1)')],
-                            active=lambda f: f['server_optimizer'] == 'sgdm',
+                            active=lambda f: server_optimizers.uses(f['server_optimizer'],
+                                                                    'momentum'),
                             help='Momentum of --server_optimizer=sgdm.')
+  beta_1: float = setting(
+      0.9, checks=[(lambda v: 0 <= v < 1, 'must be in [0, 1)')],
+      active=lambda f: server_optimizers.uses(f['server_optimizer'], 'beta_1'),
+      help='adam/yogi first-moment decay (Reddi et al. 2021: 0.9).')
+  beta_2: float = setting(
+      0.99, checks=[(lambda v: 0 <= v < 1, 'must be in [0, 1)')],
+      active=lambda f: server_optimizers.uses(f['server_optimizer'], 'beta_2'),
+      help='adam/yogi second-moment decay (Reddi et al. 2021: 0.99).')
+  epsilon: float = setting(
+      1e-3, checks=[_POSITIVE],
+      active=lambda f: server_optimizers.uses(f['server_optimizer'], 'epsilon'),
+      help='adam/yogi/adagrad adaptivity (Reddi et al. 2021\'s tau, tuned per task there; '
+           '1e-3).')
 
 
 @dataclasses.dataclass(frozen=True)

@@ -50,7 +50,8 @@ def test_two_rounds_match_tff_build_weighted_fed_avg(make_config, server_optimiz
                        server_learning_rate=server_lr)
   ours = algorithms.build(config, model=model, aggregator=stack.build(config))
   build_server = {'sgd': tff.learning.optimizers.build_sgdm,
-                  'adam': tff.learning.optimizers.build_adam}[server_optimizer]
+                  'adam': lambda learning_rate: tff.learning.optimizers.build_adam(
+                      learning_rate, beta_1=0.9, beta_2=0.99, epsilon=1e-3)}[server_optimizer]
   tff_fedavg = tff.learning.algorithms.build_weighted_fed_avg(
       models.functional(model),
       client_optimizer_fn=tff.learning.optimizers.build_sgdm(learning_rate=lr),
