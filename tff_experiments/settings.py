@@ -135,6 +135,15 @@ class ClientSettings(config.Section):
   max_steps: Optional[int] = setting(
       None, checks=[_AT_LEAST_1],
       help='Cap on local SGD steps per client and round (default: E full epochs).')
+  straggler_fraction: float = setting(
+      0.0, flag='straggler_fraction', checks=[(lambda v: 0 <= v <= 1, 'must be in [0, 1]')],
+      help='Fraction of each round\'s sampled clients (drawn from seed and round) that are '
+           'stragglers, handled by --straggler_policy.')
+  straggler_policy: str = setting(
+      'partial', flag='straggler_policy', choices=round_plan.STRAGGLER_POLICIES.names,
+      active=lambda f: f['straggler_fraction'] > 0,
+      help='drop: stragglers do not report | partial: each runs a uniformly random number of '
+           'local steps between 1 and its full amount (as in the FedProx paper).')
   dropout_rate: float = setting(
       0.0, checks=[(lambda v: 0 <= v < 1, 'must be in [0, 1)')],
       help='Probability that a sampled client fails to report in a round (seeded by seed and '

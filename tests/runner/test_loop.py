@@ -1,6 +1,7 @@
 """The round loop on tiny real data: determinism, resume-equals-uninterrupted, summary."""
 
 import io
+import math
 
 import pandas as pd
 import pytest
@@ -110,6 +111,22 @@ def test_dropout_and_step_spread_reach_the_csv(digits_config):
   assert (frame.loc[ok, 'train/min_client_steps'] == 5).all()
   assert (frame.loc[ok, 'train/max_client_steps'] == 5).all()
   assert (frame['round_status'] == 'skipped').eq(frame['plan/clients_reporting'] == 0).all()
+
+
+def test_partial_stragglers_run_the_seeded_share_of_their_steps(digits_config):
+  config = digits_config('stragglers', straggler_fraction=1.0, straggler_policy='partial',
+                         client_epochs_per_round=2)
+  paths, _ = _run(config)
+  frame = pd.read_csv(paths.metrics_csv)
+  data = experiment.load_data(config)
+  planner = experiment.build_planner(config, data)
+  for round_num, got in zip(frame['round_num'], frame['train/num_steps']):
+    plan = planner.plan(int(round_num))
+    sizes = {c: sum(1 for _ in data.train.create_tf_dataset_for_client(c)) for c in plan.sampled}
+    want = sum(math.ceil(plan.step_fractions[c] * 2 * math.ceil(sizes[c] / 4))
+               for c in plan.sampled)  # E = 2, B = 4; ceil(u * full) steps each.
+    assert got == want
+  assert (frame['train/max_client_steps'] <= 2 * 36).all()  # Full work: 2 x ceil(144 / 4).
 
 
 def test_client_max_steps_caps_every_client(digits_config):

@@ -57,3 +57,18 @@ def test_client_dropout_drops_each_client_with_its_rate():
   assert abs(dropped - 900) < 5 * (3000 * 0.3 * 0.7) ** 0.5
   assert plans[4] == planner.plan(5)  # Seeded by (seed, round).
   assert all(set(p.reporting) | set(p.dropped) == set(p.sampled) for p in plans)
+
+
+def test_stragglers_drop_exactly_their_share_or_do_partial_work():
+  drop = _planner(clients_per_round=10,
+                  adjustments=[('stragglers', round_plan.stragglers(0.3, 'drop'))]).plan(4)
+  assert len(drop.dropped) == 3 and len(drop.reporting) == 7 and not drop.step_fractions
+  partial = _planner(clients_per_round=10,
+                     adjustments=[('stragglers', round_plan.stragglers(0.3, 'partial'))])
+  plan = partial.plan(4)
+  assert not plan.dropped and len(plan.step_fractions) == 3
+  assert all(0 < u <= 1 for u in plan.step_fractions.values())
+  assert plan == partial.plan(4) and plan.step_fractions != partial.plan(5).step_fractions
+  tasks = {t['client_id']: t for t in plan.tasks()}
+  assert sorted(c for c, t in tasks.items() if t['step_fraction'] < 1) == sorted(
+      plan.step_fractions)

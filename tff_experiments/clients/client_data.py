@@ -1,9 +1,11 @@
 """Client inputs built inside the TFF runtime from small tasks, so a round ships no pixels.
 
-A round's cohort travels as `ClientTask`s (client id, shuffle seed, step cap) made by the round
-plan. The dataset computation looks the client up in a file-backed `ClientData`, shuffles with
-the task's seed (a fresh order each epoch, as in McMahan et al.), repeats for the local epochs,
-batches, and caps the steps. The client's dataset size travels beside its batches as a lazy
+A round's cohort travels as `ClientTask`s (client id, shuffle seed, step cap, step fraction)
+made by the round plan. The dataset computation looks the client up in a file-backed
+`ClientData`, shuffles with the task's seed (a fresh order each epoch, as in McMahan et al.),
+repeats for the local epochs, batches, and caps the steps. A straggler doing partial work gets
+a fraction u in (0, 1) of its full E * ceil(n / B) steps: ceil(u * full), which is uniform on
+1..full when u is uniform; only then are the client's examples counted first. The client's dataset size travels beside its batches as a lazy
 one-element sequence (read only by a weighting that asks for it).
 """
 
@@ -20,15 +22,25 @@ _SHUFFLE_BUFFER = 10_000
 NO_STEP_CAP = -1
 TASK_TYPE = tff.types.tensorflow_to_type(collections.OrderedDict(
     client_id=tf.TensorSpec([], tf.string), shuffle_seed=tf.TensorSpec([], tf.int64),
-    max_steps=tf.TensorSpec([], tf.int64)))
+    max_steps=tf.TensorSpec([], tf.int64), step_fraction=tf.TensorSpec([], tf.float32)))
 
 
-def task(client_id: str, *, shuffle_seed: int,
-         max_steps: Optional[int] = None) -> collections.OrderedDict:
+def task(client_id: str, *, shuffle_seed: int, max_steps: Optional[int] = None,
+         step_fraction: float = 1.0) -> collections.OrderedDict:
   """One client's task as the dataset computation takes it (max_steps None: uncapped)."""
   return collections.OrderedDict(
       client_id=client_id, shuffle_seed=np.int64(shuffle_seed),
-      max_steps=np.int64(NO_STEP_CAP if max_steps is None else max_steps))
+      max_steps=np.int64(NO_STEP_CAP if max_steps is None else max_steps),
+      step_fraction=np.float32(step_fraction))
+
+
+def partial_steps(examples: tf.data.Dataset, *, fraction, epochs: int, batch_size: int):
+  """ceil(fraction * E * ceil(n / B)) for a fraction < 1 (counting the n examples), else -1."""
+  def count():
+    n = examples.reduce(tf.constant(0, tf.int64), lambda total, _: total + 1)
+    full = epochs * ((n + batch_size - 1) // batch_size)
+    return tf.maximum(tf.cast(tf.math.ceil(fraction * tf.cast(full, tf.float32)), tf.int64), 1)
+  return tf.cond(fraction < 1.0, count, lambda: tf.constant(NO_STEP_CAP, tf.int64))
 
 
 def client_input(batches: tf.data.Dataset, *, dataset_size: Optional[int] = None
@@ -65,8 +77,13 @@ def build_dataset_computation(client_data: tff.simulation.datasets.ClientData, *
   @tff.tensorflow.computation(TASK_TYPE)
   def input_from_task(client_task):
     examples = client_data.serializable_dataset_fn(client_task['client_id'])
+    partial = partial_steps(examples, fraction=client_task['step_fraction'], epochs=epochs,
+                            batch_size=batch_size)
+    caps = tf.stack([client_task['max_steps'], partial])
+    cap = tf.reduce_min(tf.where(caps >= 0, caps, tf.int64.max))
+    cap = tf.where(cap == tf.int64.max, tf.constant(NO_STEP_CAP, tf.int64), cap)
     batches = preprocess(examples, shuffle_seed=client_task['shuffle_seed'], epochs=epochs,
-                         batch_size=batch_size, max_steps=client_task['max_steps'])
+                         batch_size=batch_size, max_steps=cap)
     # One element: the count of examples (lazy; nothing is read unless it is iterated).
     size = examples.map(lambda e: tf.constant(1, tf.int64)).batch(2**31 - 1).map(tf.reduce_sum)
     return collections.OrderedDict(batches=batches, dataset_size=size)

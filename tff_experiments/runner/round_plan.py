@@ -40,6 +40,7 @@ class RoundPlan:
   sampled: tuple[str, ...]
   step_caps: Mapping[str, Optional[int]]  # reporting client -> cap (None: uncapped)
   shuffle_seeds: Mapping[str, int]
+  step_fractions: Mapping[str, float] = dataclasses.field(default_factory=dict)  # Partial work.
 
   @property
   def reporting(self) -> tuple[str, ...]:
@@ -56,7 +57,8 @@ class RoundPlan:
 
   def tasks(self) -> list:
     """The reporting clients' `client_data` tasks, in cohort order."""
-    return [client_data.task(c, shuffle_seed=self.shuffle_seeds[c], max_steps=self.step_caps[c])
+    return [client_data.task(c, shuffle_seed=self.shuffle_seeds[c], max_steps=self.step_caps[c],
+                             step_fraction=self.step_fractions.get(c, 1.0))
             for c in self.reporting]
 
   def drop(self, client_ids) -> 'RoundPlan':
@@ -72,6 +74,10 @@ class RoundPlan:
       if client in merged:
         merged[client] = cap if merged[client] is None else min(cap, merged[client])
     return dataclasses.replace(self, step_caps=merged)
+
+  def partial_work(self, fractions: Mapping[str, float]) -> 'RoundPlan':
+    """The plan with each client in `fractions` doing that fraction (0, 1] of its steps."""
+    return dataclasses.replace(self, step_fractions={**self.step_fractions, **fractions})
 
   def metrics(self) -> dict[str, int]:
     """Columns recorded for every round."""
@@ -92,9 +98,32 @@ def client_dropout(rate: float) -> Adjustment:
   return adjust
 
 
+def stragglers(fraction: float, policy: str) -> Adjustment:
+  """round(fraction * sampled) clients, drawn each round, are stragglers: with policy `drop`
+  they do not report; with `partial` each does a uniform fraction of its local steps
+  (FedProx paper's systems heterogeneity: between 1 and all of them)."""
+  def adjust(plan: RoundPlan, rng: np.random.Generator) -> RoundPlan:
+    count = int(round(fraction * len(plan.sampled)))
+    slow = [plan.sampled[i] for i in sorted(rng.choice(len(plan.sampled), count,
+                                                         replace=False))]
+    return STRAGGLER_POLICIES.get(policy)(plan, slow, rng)
+  return adjust
+
+
+# policy -> fn(plan, stragglers, rng) -> plan
+STRAGGLER_POLICIES = registry.Registry('straggler policy', flag='straggler_policy', entries={
+    'drop': lambda plan, slow, rng: plan.drop(slow),
+    'partial': lambda plan, slow, rng: plan.partial_work(
+        {c: float(1.0 - u) for c, u in zip(slow, rng.random(len(slow)))}),  # u in (0, 1].
+})
+
+
 # name (also the purpose its rng is seeded with) -> fn(config) -> Adjustment or None (off).
 ADJUSTMENTS: registry.Registry[Callable[..., Optional[Adjustment]]] = registry.Registry(
     'round plan adjustment', flag='(none)', entries={
+        'stragglers': lambda config: (
+            stragglers(config.client.straggler_fraction, config.client.straggler_policy)
+            if config.client.straggler_fraction > 0 else None),
         'client_dropout': lambda config: (client_dropout(config.client.dropout_rate)
                                           if config.client.dropout_rate > 0 else None),
     })
