@@ -52,5 +52,5 @@ def uses(optimizer: str, field: str) -> bool:
 
 
 def build(server_section: Any) -> tff.learning.optimizers.Optimizer:
-  """The server optimizer of `settings.ServerSettings` (`--server_*` flags)."""
+  """The server optimizer of `sections.ServerSettings` (`--server_*` flags)."""
   return SERVER_OPTIMIZERS.get(server_section.optimizer).build(server_section)

@@ -33,7 +33,7 @@ _MIN_AUTO_TIMEOUT_S = 600.0
 
 @dataclasses.dataclass(frozen=True)
 class Schedule:
-  """When rounds end, evaluate and checkpoint (from `settings.ScheduleSettings`)."""
+  """When rounds end, evaluate and checkpoint (from `sections.ScheduleSettings`)."""
   total_rounds: int
   rounds_per_eval: int
   rounds_per_checkpoint: int
