@@ -59,7 +59,11 @@ def _cross_validator(check: config.CrossCheck):
 
 
 def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
-  """Defines one flag per setting of `settings.ExperimentConfig`, with its validators."""
+  """Defines one flag per setting of `settings.ExperimentConfig`, with its validators, and
+  `--overwrite` (what to do with an existing run directory, not a setting of the run)."""
+  flags.DEFINE_bool('overwrite', False,
+                    'Replace an existing run directory of the same name (it must be a run of '
+                    'this package, directly inside --root_output_dir).', flag_values=flag_values)
   for field in settings.fields():
     _define(field, flag_values)
     flags.register_validator(field.flag, _value_validator(field), flag_values=flag_values)
@@ -69,7 +73,7 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
 
 
 def flag_names() -> list[str]:
-  """The flags `define_flags` defines, in settings order."""
+  """The settings' flags `define_flags` defines, in settings order (without --overwrite)."""
   return [field.flag for field in settings.fields()]
 
 

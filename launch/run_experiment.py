@@ -42,11 +42,8 @@ from tff_experiments.runtime import local_worker
 from tff_experiments.runtime import watchdog
 
 flag_binding.define_flags()
-for _name in flag_binding.flag_names():
+for _name in flag_binding.flag_names() + ['overwrite']:
   flags.declare_key_flag(_name)  # Listed by --help, as flags of this script.
-flags.DEFINE_bool('overwrite', False,
-                  'Replace an existing run directory of the same name (it must be a run of this '
-                  'package).')
 
 FLAGS = flags.FLAGS
 

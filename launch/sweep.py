@@ -82,8 +82,6 @@ def parse_run_flags(argv: Sequence[str]) -> flags.FlagValues:
   """`argv` parsed by launch.run_experiment's own flag definitions and validators."""
   values = flags.FlagValues()
   flag_binding.define_flags(values)
-  # run_experiment's one flag that is not a setting.
-  flags.DEFINE_bool('overwrite', False, 'Replace existing runs.', flag_values=values)
   try:
     rest = values(['run_experiment', *argv])
   except flags.Error as e:

@@ -7,7 +7,6 @@ ones, and components read their section (`config.client.learning_rate` is
 """
 
 import dataclasses
-import os
 
 from tff_experiments import sections
 from tff_experiments.clients import federated_data
@@ -68,14 +67,6 @@ _NAME_FLAGS = ('dataset', 'algorithm', 'model', 'partition')
 _MAX_NAME_LENGTH = 180
 
 
-def _name_value(value) -> str:
-  if isinstance(value, (tuple, list)):
-    return ','.join(_name_value(v) for v in value)
-  if isinstance(value, float):
-    return f'{value:g}'
-  return str(value).replace(os.sep, '_')
-
-
 def default_run_name(experiment: ExperimentConfig) -> str:
   """Readable and stable: dataset-algorithm-model-partition, then the settings that differ from
   what those four alone would give, then a hash of every active setting (no timestamp, so the
@@ -83,8 +74,8 @@ def default_run_name(experiment: ExperimentConfig) -> str:
   values = config.flat(experiment)
   baseline = config.flat(from_flat({'experiment_name': 'baseline',
                                    **{f: values[f] for f in _NAME_FLAGS}}))
-  head = [_name_value(values[f]) for f in _NAME_FLAGS]
-  changed = [f'{f}={_name_value(v)}' for f, v in config.identity(experiment).items()
+  head = [config.name_text(values[f]) for f in _NAME_FLAGS]
+  changed = [f'{f}={config.name_text(v)}' for f, v in config.identity(experiment).items()
              if f not in _NAME_FLAGS and config.normalized(v) != config.normalized(baseline[f])]
   tail = config.short_hash(experiment)
   name = '-'.join(head + changed)

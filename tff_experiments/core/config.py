@@ -224,6 +224,16 @@ def differing_flags(config: Any, saved: Mapping[str, Any]) -> list[str]:
   return differing
 
 
+def name_text(value: Any) -> str:
+  """A setting's value as it reads in a run name: lists `a,b`, floats exact and shortest
+  (`0.1`, `1e-05`, so distinct values never share a name), no path separators."""
+  if isinstance(value, (list, tuple)):
+    return ','.join(name_text(v) for v in value)
+  if isinstance(value, float):
+    return repr(value)
+  return str(value).replace(os.sep, '_')
+
+
 def short_hash(config: Any, length: int = 8) -> str:
   """A short stable hash of the run's identity (JSON with sorted keys)."""
   text = json.dumps(normalized(identity(config)), sort_keys=True)

@@ -11,10 +11,11 @@ import dataclasses
 import hashlib
 import itertools
 import json
-import os
 from typing import Any, Mapping, Optional, Sequence
 
 import yaml
+
+from tff_experiments.core import config
 
 # Run names longer than this keep a prefix and a hash of the whole name (filesystems: 255 bytes).
 MAX_NAME_LENGTH = 200
@@ -100,22 +101,13 @@ def flag_args(point: Mapping[str, Any]) -> list[str]:
   return [f'--{flag}={flag_text(value)}' for flag, value in point.items()]
 
 
-def name_text(value: Any) -> str:
-  """A parsed value as it reads in a run name: floats shortest (0.1, 1e-05), lists a,b."""
-  if isinstance(value, (list, tuple)):
-    return ','.join(name_text(v) for v in value)
-  if isinstance(value, float):
-    return repr(value)
-  return str(value).replace(os.sep, '_')
-
-
 def run_name(values: Mapping[str, Any]) -> str:
   """Readable and stable: `flag=value` of each grid axis in grid order, joined by '-'.
 
   E.g. `client_learning_rate=0.01-server_optimizer=adam-seed=1`. A name longer than
   MAX_NAME_LENGTH keeps its start and ends with a hash of the whole name.
   """
-  name = '-'.join(f'{flag}={name_text(value)}' for flag, value in values.items())
+  name = '-'.join(f'{flag}={config.name_text(value)}' for flag, value in values.items())
   if len(name) > MAX_NAME_LENGTH:
     digest = hashlib.sha256(name.encode('utf-8')).hexdigest()[:8]
     name = f'{name[:MAX_NAME_LENGTH - 9]}-{digest}'
