@@ -1,15 +1,7 @@
 """Tests for datasets.client_files: exact round trip, element spec, file backing, atomic cache."""
 
 import collections
-import concurrent.futures
-import hashlib
-import json
-import logging
 import os
-import pathlib
-import re
-import shutil
-import time
 
 import numpy as np
 import pytest
@@ -17,40 +9,27 @@ import tensorflow as tf
 
 from datasets import base
 from datasets import client_files
+import cache_fixtures
 
 _SPEC = collections.OrderedDict(
     x=tf.TensorSpec(shape=(6, 5, 1), dtype=tf.float32),
     y=tf.TensorSpec(shape=(), dtype=tf.int32))
 
 
-def _uint8_clients(seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-  rng = np.random.default_rng(seed)
-  # Sizes straddle the reader's parse batch (256) to cover partial batches.
-  return {cid: (rng.integers(0, 256, size=(n, 6, 5, 1), dtype=np.uint8),
-                rng.integers(0, 62, size=n))
-          for cid, n in [('b', 3), ('a', 300), ('c', 1)]}
-
-
-def _read(client_data, client_id):
-  elements = list(client_data.create_tf_dataset_for_client(client_id))
-  return (np.stack([e['x'].numpy() for e in elements]),
-          np.array([e['y'].numpy() for e in elements]))
-
-
 def test_uint8_round_trip_is_exact_and_scaled_to_unit_interval(tmp_path):
-  clients = _uint8_clients()
+  clients = cache_fixtures.uint8_clients()
   data = client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp',
                                          clients=clients)
   assert data.client_ids == ['a', 'b', 'c']
   assert data.element_type_structure == _SPEC
   for cid, (x, y) in clients.items():
-    got_x, got_y = _read(data, cid)
+    got_x, got_y = cache_fixtures.read_client(data, cid)
     assert got_x.dtype == np.float32 and got_y.dtype == np.int32
     np.testing.assert_array_equal(got_x, x.astype(np.float32) / np.float32(255))
     np.testing.assert_array_equal(got_y, y)
     assert 0.0 <= got_x.min() and got_x.max() <= 1.0
   # The test-set conversion matches the file decoding bit for bit.
-  np.testing.assert_array_equal(client_files.to_unit_float(clients['a'][0]), _read(data, 'a')[0])
+  np.testing.assert_array_equal(client_files.to_unit_float(clients['a'][0]), cache_fixtures.read_client(data, 'a')[0])
 
 
 def test_float32_round_trip_is_exact(tmp_path):
@@ -59,7 +38,7 @@ def test_float32_round_trip_is_exact(tmp_path):
   x[0, 0, 0, 0], x[0, 0, 1, 0] = 0.0, 1.0
   data = client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp',
                                          clients={'0000': (x, np.arange(7))})
-  got_x, got_y = _read(data, '0000')
+  got_x, got_y = cache_fixtures.read_client(data, '0000')
   np.testing.assert_array_equal(got_x, x)
   np.testing.assert_array_equal(got_y, np.arange(7))
   assert data.element_type_structure['x'].shape == (8, 8, 1)
@@ -83,14 +62,14 @@ def test_serialized_dataset_fn_reads_files_instead_of_embedding_data(tmp_path):
 
 def test_existing_cache_dir_is_reused_without_rewriting(tmp_path):
   first = client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp',
-                                          clients=_uint8_clients(seed=0))
+                                          clients=cache_fixtures.uint8_clients(seed=0))
   path = os.path.join(tmp_path, 'fp')
   mtimes = {f: os.stat(os.path.join(path, f)).st_mtime_ns for f in os.listdir(path)}
   # Same fingerprint: the cache is taken as is (so the fingerprint must capture the content).
   again = client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp',
-                                          clients=_uint8_clients(seed=9))
+                                          clients=cache_fixtures.uint8_clients(seed=9))
   assert {f: os.stat(os.path.join(path, f)).st_mtime_ns for f in os.listdir(path)} == mtimes
-  np.testing.assert_array_equal(_read(again, 'a')[0], _read(first, 'a')[0])
+  np.testing.assert_array_equal(cache_fixtures.read_client(again, 'a')[0], cache_fixtures.read_client(first, 'a')[0])
   assert sorted(os.listdir(tmp_path)) == ['fp']
 
 
@@ -98,10 +77,10 @@ def test_leftover_partial_write_is_not_taken_as_cache(tmp_path):
   partial = tmp_path / '.fp.killed.partial'
   partial.mkdir()
   (partial / '000000.tfrecord').write_bytes(b'junk')
-  clients = _uint8_clients()
+  clients = cache_fixtures.uint8_clients()
   data = client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp',
                                          clients=clients)
-  np.testing.assert_array_equal(_read(data, 'c')[1], clients['c'][1])
+  np.testing.assert_array_equal(cache_fixtures.read_client(data, 'c')[1], clients['c'][1])
 
 
 def test_failed_write_leaves_no_directory_behind(tmp_path, monkeypatch):
@@ -117,23 +96,23 @@ def test_failed_write_leaves_no_directory_behind(tmp_path, monkeypatch):
   monkeypatch.setattr(client_files, '_write_client', failing_write)
   with pytest.raises(OSError, match='disk full'):
     client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp',
-                                    clients=_uint8_clients())
+                                    clients=cache_fixtures.uint8_clients())
   assert os.listdir(tmp_path) == []
 
 
 def test_cache_dir_with_other_clients_is_reported(tmp_path):
   client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp',
-                                  clients=_uint8_clients())
+                                  clients=cache_fixtures.uint8_clients())
   with pytest.raises(base.DataError, match='fp'):
     client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp',
-                                    clients={'zz': _uint8_clients()['a']})
+                                    clients={'zz': cache_fixtures.uint8_clients()['a']})
 
 
 def test_cache_dir_without_meta_is_reported(tmp_path):
   (tmp_path / 'fp').mkdir()
   with pytest.raises(base.DataError, match='delete it'):
     client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp',
-                                    clients=_uint8_clients())
+                                    clients=cache_fixtures.uint8_clients())
 
 
 @pytest.mark.parametrize('x, y, message', [
@@ -157,184 +136,3 @@ def test_fingerprint_tracks_content_and_ignores_key_order():
   a = np.arange(6, dtype=np.uint8)
   assert client_files.content_sha256(a) != client_files.content_sha256(a.reshape(2, 3))
   assert client_files.content_sha256(a) != client_files.content_sha256(a.astype(np.int32))
-
-
-def _cache_files(directory) -> dict[str, bytes]:
-  return {name: (directory / name).read_bytes() for name in sorted(os.listdir(directory))}
-
-
-def _assert_reads_back(data, clients) -> None:
-  assert data.client_ids == sorted(clients)
-  for cid, (x, y) in clients.items():
-    got_x, got_y = _read(data, cid)
-    np.testing.assert_array_equal(got_x, x.astype(np.float32) / np.float32(255))
-    np.testing.assert_array_equal(got_y, y)
-
-
-def test_meta_records_the_size_and_sha256_of_every_client_file(tmp_path):
-  client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp',
-                                  clients=_uint8_clients())
-  meta = json.loads((tmp_path / 'fp' / 'meta.json').read_text())
-  assert meta['format_version'] == client_files.FORMAT_VERSION >= 3
-  assert sorted(meta['clients']) == ['a', 'b', 'c']
-  for record in meta['clients'].values():
-    content = (tmp_path / 'fp' / record['file']).read_bytes()
-    assert record['size'] == len(content)
-    assert record['sha256'] == hashlib.sha256(content).hexdigest()
-
-
-def _truncate(path):
-  with open(path / '000000.tfrecord', 'r+b') as f:
-    f.truncate(os.path.getsize(path / '000000.tfrecord') // 2)
-
-
-def _flip_one_byte(path):
-  with open(path / '000000.tfrecord', 'r+b') as f:  # Same size, one pixel byte differs.
-    f.seek(100)
-    byte = f.read(1)
-    f.seek(100)
-    f.write(bytes([byte[0] ^ 0xFF]))
-
-
-def _set_meta_field(path, **changes):
-  meta = json.loads((path / 'meta.json').read_text())
-  meta.update(changes)
-  (path / 'meta.json').write_text(json.dumps(meta))
-
-
-@pytest.mark.parametrize('damage, reason', [
-    (_truncate, r'000000\.tfrecord has \d+ bytes'),
-    (_flip_one_byte, r'000000\.tfrecord has changed \(sha256'),
-    (lambda p: os.remove(p / '000001.tfrecord'), r'000001\.tfrecord is missing'),
-    (lambda p: [os.remove(p / n) for n in os.listdir(p) if n.endswith('.tfrecord')],
-     'is missing'),
-    (lambda p: os.remove(p / 'meta.json'), 'meta.json is missing'),
-    (lambda p: (p / 'meta.json').write_bytes(b'{"format_version": 3, "dty'),
-     'meta.json is unreadable'),
-    (lambda p: (p / 'meta.json').write_bytes(b'\xff\xfe\x00garbage'), 'meta.json is unreadable'),
-    (lambda p: _set_meta_field(p, format_version=2), 'meta.json is inconsistent'),
-    (lambda p: _set_meta_field(p, shape=[6, 5]), 'meta.json is inconsistent'),
-    (lambda p: _set_meta_field(p, clients={'a': {'file': '000000.tfrecord'}, 'b': {}, 'c': {}}),
-     'meta.json is inconsistent'),
-], ids=['truncated', 'byte_flipped', 'file_deleted', 'all_files_deleted', 'meta_deleted',
-        'meta_cut', 'meta_not_utf8', 'meta_old_version', 'meta_bad_shape', 'meta_no_hashes'])
-def test_damaged_cache_is_rebuilt_with_one_warning(tmp_path, caplog, damage, reason):
-  clients = _uint8_clients()
-  client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp', clients=clients)
-  intact = _cache_files(tmp_path / 'fp')
-  damage(tmp_path / 'fp')
-  assert _cache_files(tmp_path / 'fp') != intact
-  with caplog.at_level(logging.WARNING):
-    data = client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp',
-                                           clients=clients)
-  _assert_reads_back(data, clients)
-  assert _cache_files(tmp_path / 'fp') == intact  # The same bytes as the first write.
-  warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-  assert len(warnings) == 1
-  message = warnings[0].getMessage()
-  assert str(tmp_path / 'fp') in message and 'rebuilding' in message
-  assert re.search(reason, message), message
-  # Nothing left beside it but the lock file of the swap.
-  assert sorted(os.listdir(tmp_path)) == ['.fp.lock', 'fp']
-  # And the rebuilt cache is reused as is from then on.
-  caplog.clear()
-  mtimes = {f: os.stat(tmp_path / 'fp' / f).st_mtime_ns for f in os.listdir(tmp_path / 'fp')}
-  with caplog.at_level(logging.WARNING):
-    client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp', clients=clients)
-  assert not caplog.records
-  assert {f: os.stat(tmp_path / 'fp' / f).st_mtime_ns
-          for f in os.listdir(tmp_path / 'fp')} == mtimes
-
-
-def test_cache_deleted_between_runs_is_written_again(tmp_path):
-  clients = _uint8_clients()
-  client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp', clients=clients)
-  shutil.rmtree(tmp_path / 'fp')
-  data = client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp',
-                                         clients=clients)
-  _assert_reads_back(data, clients)
-
-
-def test_damaged_cache_holding_foreign_files_is_reported_not_deleted(tmp_path):
-  clients = _uint8_clients()
-  client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp', clients=clients)
-  _truncate(tmp_path / 'fp')
-  (tmp_path / 'fp' / 'notes.txt').write_text('mine')
-  with pytest.raises(base.DataError, match=r'fp is damaged .*notes\.txt.*delete it'):
-    client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp', clients=clients)
-  assert (tmp_path / 'fp' / 'notes.txt').read_text() == 'mine'
-
-
-def test_cache_that_stays_damaged_gives_up_after_bounded_rebuilds(tmp_path, monkeypatch, caplog):
-  clients = _uint8_clients()
-  client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp', clients=clients)
-  _truncate(tmp_path / 'fp')
-  real_write_temp = client_files._write_temp
-
-  def write_temp_on_a_failing_disk(*args):  # Every fresh copy loses the end of a file.
-    temp = real_write_temp(*args)
-    _truncate(pathlib.Path(temp))
-    return temp
-
-  monkeypatch.setattr(client_files, '_write_temp', write_temp_on_a_failing_disk)
-  with caplog.at_level(logging.WARNING), pytest.raises(base.DataError,
-                                                       match='fp.*even after 2 rebuilds'):
-    client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp', clients=clients)
-  assert len([r for r in caplog.records if 'rebuilding' in r.getMessage()]) == 2
-  assert sorted(os.listdir(tmp_path)) == ['.fp.lock', 'fp']
-
-
-def test_concurrent_replacement_wins_and_this_copy_is_dropped(tmp_path, monkeypatch):
-  clients = _uint8_clients()
-  client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp', clients=clients)
-  _truncate(tmp_path / 'fp')
-  real_write_temp = client_files._write_temp
-  installed = []
-
-  def write_temp_while_another_caller_swaps(cache_dir, fp, clients_):
-    temp = real_write_temp(cache_dir, fp, clients_)
-    if not installed:  # Another caller replaces the damaged directory first.
-      other = real_write_temp(cache_dir, fp, clients_)
-      os.rename(os.path.join(cache_dir, fp), os.path.join(cache_dir, '.fp.x.damaged'))
-      os.rename(other, os.path.join(cache_dir, fp))
-      shutil.rmtree(os.path.join(cache_dir, '.fp.x.damaged'))
-      installed.append(os.stat(os.path.join(cache_dir, fp)).st_ino)
-    return temp
-
-  monkeypatch.setattr(client_files, '_write_temp', write_temp_while_another_caller_swaps)
-  data = client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp',
-                                         clients=clients)
-  _assert_reads_back(data, clients)
-  assert os.stat(tmp_path / 'fp').st_ino == installed[0]  # Theirs stayed in place.
-  assert sorted(os.listdir(tmp_path)) == ['.fp.lock', 'fp']
-
-
-def test_concurrent_callers_on_a_damaged_cache_all_get_the_data(tmp_path):
-  clients = _uint8_clients()
-  client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp', clients=clients)
-  _flip_one_byte(tmp_path / 'fp')
-  with concurrent.futures.ThreadPoolExecutor(4) as pool:
-    results = list(pool.map(
-        lambda _: client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp',
-                                                  clients=clients), range(4)))
-  for data in results:
-    _assert_reads_back(data, clients)
-  assert sorted(os.listdir(tmp_path)) == ['.fp.lock', 'fp']
-
-
-def test_abandoned_partial_dirs_older_than_an_hour_are_removed(tmp_path):
-  two_hours_ago = time.time() - 7200
-  for name in ['.fp.old.partial', '.fp.new.partial', '.fp.old.damaged', '.other.old.partial']:
-    (tmp_path / name).mkdir()
-    (tmp_path / name / '000000.tfrecord').write_bytes(b'junk')
-    if '.old.' in name:
-      os.utime(tmp_path / name, (two_hours_ago, two_hours_ago))
-  clients = _uint8_clients()
-  data = client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp',
-                                         clients=clients)
-  _assert_reads_back(data, clients)
-  # Young ones may belong to a concurrent writer; other fingerprints are theirs to clean.
-  assert sorted(os.listdir(tmp_path)) == ['.fp.new.partial', '.other.old.partial', 'fp']
-  os.utime(tmp_path / '.fp.new.partial', (two_hours_ago, two_hours_ago))
-  client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp', clients=clients)
-  assert sorted(os.listdir(tmp_path)) == ['.other.old.partial', 'fp']
