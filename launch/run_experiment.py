@@ -79,10 +79,13 @@ def _report_unexpected(error: BaseException, paths: Optional[run_dir.RunPaths]) 
 
 
 def _prepare(config) -> tuple:
-  """Checks and loads everything the run needs, before any directory is made (exit 2 if bad)."""
+  """Checks and loads everything the run needs, before any directory is made (exit 2 if bad).
+
+  Returns (paths, action, data, config completed with the settings that need the data).
+  """
   paths, action = run_dir.plan(config, overwrite=FLAGS.overwrite)
   if action == run_dir.Action.DONE:
-    return paths, action, None
+    return paths, action, None, config
   run_dir.check_locations(config)
   data = experiment.load_data(config)
   num_train_clients = len(data.train.client_ids)
@@ -90,7 +93,7 @@ def _prepare(config) -> tuple:
     raise datasets_base.DataError(
         f'--clients_per_round={config.schedule.clients_per_round} exceeds the '
         f'{num_train_clients} training clients of --dataset={config.data.dataset}')
-  return paths, action, data
+  return paths, action, data, experiment.complete(config, data)
 
 
 def _train(config, paths: run_dir.RunPaths, action: run_dir.Action, data) -> int:
@@ -121,7 +124,7 @@ def main(argv):
   try:
     try:
       config = flag_binding.config_from_flags()
-      paths, action, data = _prepare(config)
+      paths, action, data, config = _prepare(config)
     except (datasets_base.DataError, run_dir.RunDirError, config_lib.ConfigError,
             files.FileError) as e:
       _error(str(e))

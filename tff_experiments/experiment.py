@@ -10,6 +10,7 @@ from tff_experiments.clients import client_data
 from tff_experiments.clients import federated_data
 from tff_experiments.evaluation import centralized
 from tff_experiments.models import model as model_lib
+from tff_experiments.privacy import ledger
 from tff_experiments.results import run_dir
 from tff_experiments.runner import hooks
 from tff_experiments.runner import loop
@@ -49,6 +50,14 @@ def build_planner(config: settings.ExperimentConfig,
       adjustments=round_plan.adjustments(config))
 
 
+def complete(config: settings.ExperimentConfig,
+             data: datasets_base.FederatedData) -> settings.ExperimentConfig:
+  """The config with the settings that need the data filled in (DP's delta for natural
+  datasets, a noise multiplier calibrated to --dp_target_epsilon); recorded in hparams.json."""
+  return ledger.complete(config, population=len(data.train.client_ids),
+                         planner=build_planner(config, data))
+
+
 def run(config: settings.ExperimentConfig, data: datasets_base.FederatedData,
         paths: run_dir.RunPaths, *, guard: Optional[Callable[[float], ContextManager]] = None,
         out: Optional[TextIO] = None) -> dict:
@@ -56,6 +65,7 @@ def run(config: settings.ExperimentConfig, data: datasets_base.FederatedData,
 
   `guard(seconds)` bounds each round (the local worker's watchdog deadline).
   """
+  config = complete(config, data)
   model = build_model(config, data)
   schedule = loop.Schedule(
       total_rounds=config.schedule.total_rounds, rounds_per_eval=config.schedule.rounds_per_eval,
@@ -66,4 +76,4 @@ def run(config: settings.ExperimentConfig, data: datasets_base.FederatedData,
                   planner=build_planner(config, data),
                   evaluate=centralized.build_evaluator(model, test_x=data.test_x,
                                                        test_y=data.test_y),
-                  paths=paths, hooks=hooks.build(config, paths), guard=guard, out=out)
+                  paths=paths, hooks=hooks.build(config, paths, data), guard=guard, out=out)

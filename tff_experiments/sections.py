@@ -150,6 +150,7 @@ class ClientSettings(config.Section):
            'round; a round where nobody reports is skipped).')
   weighting: str = setting(
       'num_examples', choices=local_update.WEIGHTINGS.names,
+      active=lambda f: f['dp_mechanism'] == 'none',
       help='Aggregation weight of a client update: num_examples (examples processed, '
            "McMahan's n_k) | dataset_size (the client's examples, however many it processed) | "
            'uniform (1 per client).')
@@ -186,8 +187,10 @@ class ServerSettings(config.Section):
 class AggregationSettings(config.Section):
   """The aggregator stack (see `aggregators.layers`): update layers, the mean, sum layers."""
   aggregator: str = setting('mean', choices=layers.mean_names,
+                            active=lambda f: f['dp_mechanism'] == 'none',
                             help='How client updates are averaged: mean (weighted by '
-                                 '--client_weighting) | unweighted_mean.')
+                                 '--client_weighting) | unweighted_mean. (Under '
+                                 '--dp_mechanism averaging is unweighted.)')
   zeroing_norm: Optional[float] = setting(
       None, checks=[_POSITIVE],
       help='Replace by zeros a client update whose L2 norm exceeds this (its weight still '
@@ -227,7 +230,9 @@ class ScheduleSettings(config.Section):
   clients_per_round: int = setting(10, checks=[_AT_LEAST_1], help='Clients sampled per round.')
   client_sampling: str = setting(
       'uniform', choices=round_plan.SAMPLERS.names,
-      help='How a round\'s cohort is drawn: uniform (clients_per_round distinct clients).')
+      help='How a round\'s cohort is drawn: uniform (clients_per_round distinct clients) | '
+           'poisson (each client joins independently with probability clients_per_round / '
+           'num_clients: the cohort size varies, plan/clients_sampled records it).')
   rounds_per_eval: int = setting(1, checks=[_AT_LEAST_1],
                                  help='Evaluate on the test set every N rounds (and last).')
   rounds_per_checkpoint: int = setting(10, checks=[_AT_LEAST_1],

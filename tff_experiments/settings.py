@@ -12,6 +12,7 @@ from tff_experiments import sections
 from tff_experiments.clients import federated_data
 from tff_experiments.core import config
 from tff_experiments.models import architectures
+from tff_experiments.privacy import privacy_settings
 
 @dataclasses.dataclass(frozen=True)
 class ExperimentConfig:
@@ -24,6 +25,7 @@ class ExperimentConfig:
   server: sections.ServerSettings
   aggregation: sections.AggregationSettings
   schedule: sections.ScheduleSettings
+  privacy: privacy_settings.PrivacySettings
 
 
 CROSS_CHECKS = (
@@ -59,7 +61,7 @@ CROSS_CHECKS = (
         ('stop_at_target', 'target_accuracy'),
         lambda f: not f['stop_at_target'] or f['target_accuracy'] is not None,
         '--stop_at_target requires --target_accuracy'),
-)
+) + privacy_settings.CROSS_CHECKS
 
 
 # Settings that head the default run name, in this order.

@@ -5,11 +5,12 @@ A layer is one registry entry: its place in the stack, whether the config enable
 for seeded randomness). Kinds, outermost first:
 
 - `update` layers see each client's own update and keep the weighted interface (zeroing,
-  clipping, quantization of the uplink; later DP's clipping);
-- exactly one `mean` layer, chosen by `--aggregator`, turns client values into the server's
-  average; its inner factory is the sum of (possibly weighted) client values;
+  clipping, local DP's clip and noise, quantization of the uplink);
+- exactly one `mean` layer turns client values into the server's average: `--aggregator`'s,
+  or under central DP the DP-FedAvg mean (clip, sum, noise, divide: `dp`); its inner factory
+  is the sum of (possibly weighted) client values;
 - `sum` layers replace that plain sum from the inside (communication accounting, innermost;
-  later DP noise and secure sum).
+  later secure sum).
 
 Every layer reports its own measurements (TFF's factories nest the inner one's beside them),
 and they reach metrics.csv under `aggregator/...` with no code elsewhere.
@@ -20,6 +21,7 @@ from typing import Any, Callable
 
 import tensorflow_federated as tff
 
+from tff_experiments.aggregators import dp
 from tff_experiments.aggregators import quantization
 from tff_experiments.core import registry
 from tff_experiments.core import seeds
@@ -37,6 +39,7 @@ class Layer:
   wrap: Callable[[Factory, Any], Factory]
   help: str
   weighted: bool = True  # Mean layers: whether client weights count.
+  choice: bool = True  # Mean layers: whether --aggregator names it (DP's is --dp_mechanism's).
 
   def __post_init__(self):
     if self.kind not in KINDS:
@@ -46,6 +49,11 @@ class Layer:
 def _unweighted_mean(inner: Factory, config: Any) -> Factory:
   del config
   return tff.aggregators.UnweightedMeanFactory(value_sum_factory=inner)
+
+
+def _dp_mode(config: Any) -> str:
+  """'central' or 'local' under DP, else '' (no DP)."""
+  return config.privacy.mode if config.privacy.mechanism != 'none' else ''
 
 
 def _comm_accounting(inner: Factory, config: Any) -> Factory:
@@ -63,7 +71,7 @@ def _quantize(inner: Factory, config: Any) -> Factory:
       inner, bits=a.quantization_bits, stochastic=a.quantization_rounding == 'stochastic',
       rotation=a.quantization_rotation == 'hadamard',
       seed=seeds.derive(config.run.seed, purpose='quantization'),
-      weighted=LAYERS.get(a.aggregator).weighted)
+      weighted=mean_layer(config).weighted)
 
 
 LAYERS: registry.Registry[Layer] = registry.Registry('aggregator layer', flag='aggregator', entries={
@@ -81,20 +89,28 @@ LAYERS: registry.Registry[Layer] = registry.Registry('aggregator layer', flag='a
         enabled=lambda c: c.aggregation.clip_norm is not None,
         wrap=lambda inner, c: tff.aggregators.clipping_factory(c.aggregation.clip_norm, inner),
         help='scale each client update down to L2 norm <= --clip_norm (robust aggregation)'),
+    'dp_local': Layer(
+        kind='update', position=25, enabled=lambda c: _dp_mode(c) == 'local', wrap=dp.local,
+        help='local DP: each client clips and noises its own update (--dp_mode=local)'),
     'quantize': Layer(
         kind='update', position=30,
         enabled=lambda c: c.aggregation.quantization != 'none', wrap=_quantize,
         help='b-bit quantization of each client update, as sent (--quantization*)'),
     'mean': Layer(
         kind='mean', position=100,
-        enabled=lambda c: c.aggregation.aggregator == 'mean',
+        enabled=lambda c: not _dp_mode(c) and c.aggregation.aggregator == 'mean',
         wrap=lambda inner, c: tff.aggregators.MeanFactory(value_sum_factory=inner),
         help='average weighted by each client\'s update weight (FedAvg: examples)'),
     'unweighted_mean': Layer(
         kind='mean', position=100, weighted=False,
-        enabled=lambda c: c.aggregation.aggregator == 'unweighted_mean',
+        enabled=lambda c: (_dp_mode(c) == 'local' or not _dp_mode(c)
+                           and c.aggregation.aggregator == 'unweighted_mean'),
         wrap=_unweighted_mean,
-        help='plain average over reporting clients (weights ignored)'),
+        help='plain average over reporting clients (weights ignored; local DP\'s mean)'),
+    'dp': Layer(
+        kind='mean', position=100, weighted=False, choice=False,
+        enabled=lambda c: _dp_mode(c) == 'central', wrap=dp.central,
+        help='central DP-FedAvg: clip, sum, seeded noise, divide by --clients_per_round'),
 })
 
 
@@ -103,5 +119,11 @@ QUANTIZATION_SCHEMES = ('none', 'uniform')
 
 
 def mean_names() -> list[str]:
-  """The `--aggregator` choices: layers of kind `mean`."""
-  return [name for name, layer in LAYERS.items() if layer.kind == 'mean']
+  """The `--aggregator` choices: the mean layers it names."""
+  return [name for name, layer in LAYERS.items() if layer.kind == 'mean' and layer.choice]
+
+
+def mean_layer(config: Any) -> Layer:
+  """The one mean layer the config enables."""
+  return next(layer for _, layer in LAYERS.items()
+              if layer.kind == 'mean' and layer.enabled(config))

@@ -7,10 +7,8 @@ reports `comm/quantization_mse` (mean squared error per coordinate of the aggreg
 the unquantized mean of the same updates, the same weighting) and
 `comm/uplink_bits_entropy_per_client` (entropy-coded symbols plus side information).
 
-Randomness (rotation signs, stochastic rounding) comes from stateless ops seeded by
-(run seed, round, client): the round is a counter in the layer's state and the client's share
-is a fingerprint of its own update, which is itself a function of (seed, round, client), so a
-resumed run draws exactly what an uninterrupted one drew.
+Randomness (rotation signs, stochastic rounding) is seeded by (run seed, round, client) with
+`seeded`, so a resumed run draws exactly what an uninterrupted one drew.
 
 `CommAccountingFactory` (always in the stack) reports the closed-form bits: payload plus side
 information, per client, per round, cumulated in its state, and the downlink.
@@ -24,6 +22,7 @@ import tensorflow as tf
 import tensorflow_federated as tff
 
 from tff_experiments.aggregators import quantizers
+from tff_experiments.aggregators import seeded
 
 FLOAT_BITS = 32
 # Side information per quantized tensor: its min and max as float32.
@@ -51,24 +50,6 @@ def _leaves(value_type: tff.types.Type) -> list[tff.TensorType]:
   return [leaf for child in value_type.children() for leaf in _leaves(child)]
 
 
-def next_round() -> tff.Computation:
-  """int64 round counter -> counter + 1 (the seeded layers keep their round in their state)."""
-
-  @tff.tensorflow.computation(tff.TensorType(np.int64))
-  def increment(round_num):
-    return round_num + 1
-
-  return increment
-
-
-def _client_seed(value, base: tf.Tensor) -> tf.Tensor:
-  """(2,) int64: the round's base pair mixed with a fingerprint of the client's update."""
-  flat = tf.concat([tf.reshape(t, [-1]) for t in tf.nest.flatten(value)], axis=0)
-  fingerprint = tf.bitcast(tf.fingerprint(tf.reshape(tf.io.serialize_tensor(flat), [1]))[0],
-                           tf.int64)
-  return tf.stack([tf.bitwise.bitwise_xor(base[0], fingerprint), base[1]])
-
-
 class QuantizeFactory(tff.aggregators.WeightedAggregationFactory):
   """Quantizes each client update before the inner (weighted) aggregation; see module doc."""
 
@@ -86,12 +67,12 @@ class QuantizeFactory(tff.aggregators.WeightedAggregationFactory):
 
     @tff.tensorflow.computation(value_type, tff.TensorType(np.int64))
     def encode(value, round_num):
-      seed = _client_seed(value, tf.stack([tf.constant(base_seed, tf.int64), round_num]))
+      seed = seeded.client_seed(value, tf.stack([tf.constant(base_seed, tf.int64), round_num]))
       decoded, entropy = [], tf.constant(side)
       for index, tensor in enumerate(tf.nest.flatten(value)):
         out, tensor_bits = quantizers.quantize_dequantize(
             tensor, bits=bits, stochastic=stochastic, rotation=rotation,
-            seed=tf.stack([seed[0], seed[1] * 1009 + 7 * index]))
+            seed=seeded.leaf_seed(seed, index))
         decoded.append(out)
         entropy += tensor_bits
       return tf.nest.pack_sequence_as(value, decoded), entropy
@@ -103,7 +84,7 @@ class QuantizeFactory(tff.aggregators.WeightedAggregationFactory):
       sizes = sum(int(np.prod(t.shape)) for t in leaves)
       return tf.add_n(squares) / float(sizes)
 
-    increment = next_round()
+    increment = seeded.next_round()
 
     @tff.federated_computation
     def init_fn():

@@ -16,6 +16,7 @@ import tensorflow_federated as tff
 
 from tff_experiments.aggregators import quantization
 from tff_experiments.aggregators import quantizers
+from tff_experiments.aggregators import seeded
 from tff_experiments.core import seeds
 
 
@@ -49,7 +50,7 @@ def _quantized_broadcast(weights_type, *, bits: int,
     mse = tf.add_n(squares) / float(size) if squares else tf.constant(0.0)
     return tf.nest.pack_sequence_as(weights, rebuilt), mse
 
-  increment = quantization.next_round()
+  increment = seeded.next_round()
 
   @tff.federated_computation
   def init_fn():

@@ -38,21 +38,25 @@ class Setting:
   location: bool = False
   path: bool = False
   flag: Optional[str] = None
+  completed: bool = False
 
 
 def setting(default: Any, *, help: str, checks: Sequence[Check] = (),  # pylint: disable=redefined-builtin
             choices: Optional[Callable[[], Sequence[str]]] = None,
             active: Optional[Callable[[Flat], bool]] = None,
             resolve: Optional[Callable[[Flat], Any]] = None,
-            location: bool = False, path: bool = False, flag: Optional[str] = None) -> Any:
+            location: bool = False, path: bool = False, flag: Optional[str] = None,
+            completed: bool = False) -> Any:
   """A config field. `active(flat)` says whether the setting matters for this run (inactive
   ones stay out of hparams.json and run identity); `resolve(flat)` replaces a `None` value from
   settings declared before it; `location` marks where or how a run executes (paths, timeouts)
   rather than what it computes, so it is not part of the run's identity;
-  `path` values are user-expanded and made absolute."""
+  `path` values are user-expanded and made absolute; a `completed` setting left None by the
+  flags is filled in once the data is loaded (e.g. a calibrated noise multiplier) and recorded
+  then, so a None is not compared with a saved value."""
   return dataclasses.field(default=default, metadata={'setting': Setting(
       help=help, checks=tuple(checks), choices=choices, active=active, resolve=resolve,
-      location=location, path=path, flag=flag)})
+      location=location, path=path, flag=flag, completed=completed)})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,6 +218,8 @@ def differing_flags(config: Any, saved: Mapping[str, Any]) -> list[str]:
   for f in fields(type(config)):
     if f.setting.location or not is_active(f, values):
       continue
+    if f.setting.completed and values[f.flag] is None:
+      continue  # Filled in from the data (its inputs are compared).
     if f.flag in saved:
       before = saved[f.flag]
     else:  # An older run without this setting had its default (resolved, if it resolves).

@@ -3,8 +3,9 @@
 A hook sees each round's plan and metrics row, adds columns (a privacy ledger's epsilon, say)
 and may end the run with a status (`diverged`, `budget_exhausted`, ...). On resume the loop
 replays the plans of the rounds already done, so stateful hooks continue exactly. `HOOKS`
-registers each hook as `name -> fn(config, paths) -> hook or None` (None: not enabled by the
-settings); `build` makes a run's hooks in registration order.
+registers each hook as `name -> fn(config, paths, data) -> hook or None` (None: not enabled by
+the settings; `data` the run's `datasets.base.FederatedData`, None in tests that have none);
+`build` makes a run's hooks in registration order. A hook's `summary()` joins summary.json.
 """
 
 import dataclasses
@@ -42,6 +43,10 @@ class RoundHook:
     """A reason to end the run after this round (its row is kept), or None."""
     del plan, row
     return None
+
+  def summary(self) -> dict[str, Any]:
+    """Fields for summary.json (e.g. the final epsilon), as of the last round seen."""
+    return {}
 
 
 class PlanColumns(RoundHook):
@@ -84,18 +89,30 @@ class StopAtTarget(RoundHook):
     return None
 
 
-def _tensorboard(config, paths) -> Optional[RoundHook]:
+def _tensorboard(config, paths, data) -> Optional[RoundHook]:
   """--tensorboard's hook (imported here: it needs TF and builds on this module)."""
+  del data
   from tff_experiments.results import tensorboard  # pylint: disable=g-import-not-at-top
   return tensorboard.hook(config, paths)
 
 
-# name -> fn(config: settings.ExperimentConfig, paths: run_dir.RunPaths) -> RoundHook | None
-HOOKS: registry.Registry[Callable[[Any, Any], Optional[RoundHook]]] = registry.Registry(
+def _privacy_ledger(config, paths, data) -> Optional[RoundHook]:
+  """The DP ledger (`privacy/epsilon`), over the run's training clients."""
+  del paths
+  from tff_experiments.privacy import ledger  # pylint: disable=g-import-not-at-top
+  population = (len(data.train.client_ids) if data is not None
+                else config.data.num_clients)
+  return ledger.build(config, population)
+
+
+# name -> fn(config: settings.ExperimentConfig, paths: run_dir.RunPaths,
+#            data: datasets.base.FederatedData | None) -> RoundHook | None
+HOOKS: registry.Registry[Callable[[Any, Any, Any], Optional[RoundHook]]] = registry.Registry(
     'round hook', flag='(none)', entries={
-        'plan_columns': lambda config, paths: PlanColumns(),
-        'divergence': lambda config, paths: Divergence(),
-        'stop_at_target': lambda config, paths: (
+        'plan_columns': lambda config, paths, data: PlanColumns(),
+        'divergence': lambda config, paths, data: Divergence(),
+        'privacy_ledger': _privacy_ledger,
+        'stop_at_target': lambda config, paths, data: (
             StopAtTarget(config.schedule.target_accuracy)
             if config.schedule.stop_at_target else None),
         # Last, so that it sees every other hook's columns.
@@ -108,6 +125,7 @@ def default_hooks() -> list[RoundHook]:
   return [PlanColumns(), Divergence()]
 
 
-def build(config, paths) -> list[RoundHook]:
+def build(config, paths, data=None) -> list[RoundHook]:
   """The hooks the run's settings enable, in registration order."""
-  return [hook for _, make in HOOKS.items() if (hook := make(config, paths)) is not None]
+  return [hook for _, make in HOOKS.items()
+          if (hook := make(config, paths, data)) is not None]

@@ -176,19 +176,22 @@ def run(schedule: Schedule, *, process: tff.learning.templates.LearningProcess,
   finally:
     saved.remove_temporaries()
     saved.close()
-    summary = _write_summary(schedule, paths, status=status, message=message)
+    extra = {key: value for hook in hooks for key, value in hook.summary().items()}
+    summary = _write_summary(schedule, paths, status=status, message=message, extra=extra)
   return summary
 
 
 def _write_summary(schedule: Schedule, paths: run_dir.RunPaths, *, status: str,
-                   message: Optional[str]) -> Optional[dict]:
-  """summary.json from metrics.csv; on a full disk or unreadable CSV, as much as possible."""
+                   message: Optional[str], extra: Mapping[str, Any]) -> Optional[dict]:
+  """summary.json from metrics.csv plus the hooks' fields; on a full disk or unreadable CSV,
+  as much as possible."""
   try:
-    summary = summary_lib.summarize(
+    summary = {**summary_lib.summarize(
         paths.metrics_csv, target_accuracy=schedule.target_accuracy, status=status,
-        total_rounds=schedule.total_rounds, message=message)
+        total_rounds=schedule.total_rounds, message=message), **extra}
   except (OSError, ValueError, KeyError):
-    summary = {'status': status, 'total_rounds': schedule.total_rounds, 'message': message}
+    summary = {'status': status, 'total_rounds': schedule.total_rounds, 'message': message,
+               **extra}
   try:
     files.write_json_atomic(paths.summary_json, summary)
   except OSError:

@@ -29,8 +29,22 @@ def _uniform(client_ids: Sequence[str], *, seed: int, clients_per_round: int
   return lambda round_num: list(sample(round_num, clients_per_round))
 
 
+def _poisson(client_ids: Sequence[str], *, seed: int, clients_per_round: int
+             ) -> Callable[[int], list[str]]:
+  """Each client independently with probability clients_per_round / N (the sampling DP-FedAvg's
+  accounting assumes; the cohort size varies and may be 0), seeded by (seed, round)."""
+  ids = list(client_ids)
+  rate = clients_per_round / len(ids)
+
+  def sample(round_num: int) -> list[str]:
+    draws = seeds.generator(seed, purpose='poisson_sampling', round_num=round_num).random(len(ids))
+    return [c for c, u in zip(ids, draws) if u < rate]
+
+  return sample
+
+
 SAMPLERS: registry.Registry[Sampler] = registry.Registry(
-    'client sampler', flag='client_sampling', entries={'uniform': _uniform})
+    'client sampler', flag='client_sampling', entries={'uniform': _uniform, 'poisson': _poisson})
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,110 @@
+"""DP aggregation layers: central DP-FedAvg (TFF's DP factory over seeded queries) and local DP.
+
+Central (`--dp_mode=central`, the stack's mean): TFF's `DifferentiallyPrivateFactory` with a
+`privacy.queries` query: each client's (decoded) update is clipped, the inner sum layers add
+them, the server adds the noise once and divides by the expected cohort `--clients_per_round`
+(a data-independent denominator, as DP-FedAvg requires, also under Poisson sampling or
+drop-outs). Uplink quantization, an update layer, runs before: the clip applies to what the
+server decodes, so the sensitivity is exactly the clip whatever the quantizer did.
+
+Local (`--dp_mode=local`, an update layer): each client clips and noises its own update before
+anything else touches it; quantization after it is post-processing and costs no privacy.
+"""
+
+import collections
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_federated as tff
+import tensorflow_privacy as tfp
+from tensorflow_federated.python.aggregators import differential_privacy
+
+from tff_experiments.aggregators import seeded
+from tff_experiments.core import seeds
+from tff_experiments.privacy import accounting
+from tff_experiments.privacy import mechanisms
+from tff_experiments.privacy import queries
+
+
+def _query(config) -> tfp.SumAggregationDPQuery:
+  """The sum query of the config: the mechanism's, or Andrew et al.'s adaptive clipping."""
+  dp, cohort = config.privacy, config.schedule.clients_per_round
+  seed = seeds.derive(config.run.seed, purpose='dp_noise')
+  if not dp.adaptive_clip:
+    return mechanisms.MECHANISMS.get(dp.mechanism).query(
+        clip=dp.clip_norm, noise_multiplier=dp.noise_multiplier, seed=seed)
+  count_stddev = dp.clipped_count_stddev
+  if count_stddev is None:
+    count_stddev = accounting.default_clipped_count_stddev(dp.noise_multiplier, cohort)
+  value_noise, count_stddev = differential_privacy.adaptive_clip_noise_params(
+      dp.noise_multiplier, float(cohort), count_stddev)
+  return queries.SeededQuantileAdaptiveClipSumQuery(
+      initial_l2_norm_clip=dp.clip_norm, noise_multiplier=value_noise,
+      target_unclipped_quantile=dp.target_unclipped_quantile,
+      learning_rate=dp.clip_learning_rate, clipped_count_stddev=count_stddev,
+      expected_num_records=float(cohort), seed=seed,
+      count_seed=seeds.derive(config.run.seed, purpose='dp_count_noise'))
+
+
+def central(inner: tff.aggregators.UnweightedAggregationFactory, config
+            ) -> tff.aggregators.UnweightedAggregationFactory:
+  """Clip, sum with `inner`, noise, divide by --clients_per_round (see module doc)."""
+  query = tfp.NormalizedQuery(_query(config),
+                              denominator=float(config.schedule.clients_per_round))
+  return tff.aggregators.DifferentiallyPrivateFactory(query, record_aggregation_factory=inner)
+
+
+class LocalDpFactory(tff.aggregators.WeightedAggregationFactory):
+  """Each client clips its update and adds the mechanism's noise (seeded by seed, round and
+  client) before the inner aggregation. Reports `clipped_fraction`, a simulation diagnostic
+  outside the guarantee."""
+
+  def __init__(self, inner: tff.aggregators.WeightedAggregationFactory, *, mechanism: str,
+               clip: float, noise_multiplier: float, seed: int):
+    self._inner, self._mechanism = inner, mechanisms.MECHANISMS.get(mechanism)
+    self._clip, self._scale, self._seed = clip, noise_multiplier * clip, seed
+
+  def create(self, value_type, weight_type) -> tff.templates.AggregationProcess:
+    inner = self._inner.create(value_type, weight_type)
+    mechanism, clip, scale, base_seed = self._mechanism, self._clip, self._scale, self._seed
+
+    @tff.tensorflow.computation(value_type, tff.TensorType(np.int64))
+    def privatize(value, round_num):
+      seed = seeded.client_seed(value, tf.stack([tf.constant(base_seed, tf.int64), round_num]))
+      clipped, norm = mechanism.clip(value, clip)
+      noise = mechanism.noise(clipped, scale=scale, seed=seed)
+      return (tf.nest.map_structure(tf.add, clipped, noise),
+              tf.cast(norm > clip, tf.float32))
+
+    increment = seeded.next_round()
+
+    @tff.federated_computation
+    def init_fn():
+      return tff.federated_zip(collections.OrderedDict(
+          inner=inner.initialize(), round=tff.federated_value(np.int64(0), tff.SERVER)))
+
+    @tff.federated_computation(init_fn.type_signature.result,
+                               tff.FederatedType(value_type, tff.CLIENTS),
+                               tff.FederatedType(weight_type, tff.CLIENTS))
+    def next_fn(state, value, weight):
+      noised, was_clipped = tff.federated_map(
+          privatize, (value, tff.federated_broadcast(state.round)))
+      output = inner.next(state.inner, noised, weight)
+      return tff.templates.MeasuredProcessOutput(
+          state=tff.federated_zip(collections.OrderedDict(
+              inner=output.state, round=tff.federated_map(increment, state.round))),
+          result=output.result,
+          measurements=tff.federated_zip(collections.OrderedDict(
+              local_dp=output.measurements,
+              clipped_fraction=tff.federated_mean(was_clipped))))
+
+    return tff.templates.AggregationProcess(init_fn, next_fn)
+
+
+def local(inner: tff.aggregators.WeightedAggregationFactory, config
+          ) -> tff.aggregators.WeightedAggregationFactory:
+  """The local DP layer of the config."""
+  dp = config.privacy
+  return LocalDpFactory(inner, mechanism=dp.mechanism, clip=dp.clip_norm,
+                        noise_multiplier=dp.noise_multiplier,
+                        seed=seeds.derive(config.run.seed, purpose='dp_local_noise'))
