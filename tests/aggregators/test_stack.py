@@ -22,10 +22,14 @@ _ENABLING_FLAGS = {
     'unweighted_mean': {'aggregator': 'unweighted_mean'},
     'clip': {'clip_norm': 1e6},
     'zeroing': {'zeroing_norm': 1e6},
+    'dp': {'dp_mechanism': 'gaussian', 'dp_noise_multiplier': 0.0, 'dp_clip_norm': 1e6,
+           'clients_per_round': 2},
+    'dp_local': {'dp_mechanism': 'gaussian', 'dp_mode': 'local', 'dp_noise_multiplier': 0.0,
+                 'dp_clip_norm': 1e6},
 }
 _OWN_MEASUREMENTS = {'clip': 'clipped_count', 'zeroing': 'zeroed_count',
                      'comm_accounting': 'comm/uplink_bits_per_client',
-                     'quantize': 'comm/quantization_mse'}
+                     'quantize': 'comm/quantization_mse', 'dp_local': 'clipped_fraction'}
 _VALUES = [np.array([1.0, 2.0, 3.0], np.float32), np.array([-3.0, 0.5, 1.0], np.float32)]
 _WEIGHTS = [np.float32(1.0), np.float32(3.0)]
 
@@ -67,7 +71,7 @@ def test_every_layer_composes_delegates_and_reports(name):
   assert any(key.endswith('fake_inner_calls') and value == 1 for key, value in flat.items())
   if name in _OWN_MEASUREMENTS:
     assert any(metrics_csv.column_name(key).endswith(_OWN_MEASUREMENTS[name]) for key in flat)
-  unweighted = config.aggregation.aggregator == 'unweighted_mean'
+  unweighted = not layers.mean_layer(config).weighted
   weights = np.ones(2) if unweighted else np.array(_WEIGHTS, np.float64)
   want = sum(w * v for w, v in zip(weights, _VALUES)) / weights.sum()
   # 16-bit quantization moves a value by at most one step of its tensor's range.

@@ -6,27 +6,13 @@ import math
 import pandas as pd
 import pytest
 
+import run_helpers
 from tff_experiments import experiment
 from tff_experiments.core import files
 from tff_experiments.results import run_dir
 from tff_experiments.results import summary as summary_lib
 
 pytestmark = pytest.mark.usefixtures('tff_worker')
-_TIME_COLUMNS = ['round_time_s', 'eval_time_s']
-
-
-class _CrashAfter(io.StringIO):
-  """A progress stream that raises once round `n`'s line is printed (row and checkpoint done)."""
-
-  def __init__(self, n: int):
-    super().__init__()
-    self._marker = f'round {n}/'
-
-  def write(self, text):
-    super().write(text)
-    if text.startswith(self._marker):
-      raise RuntimeError('simulated crash')
-    return len(text)
 
 
 @pytest.fixture
@@ -39,40 +25,32 @@ def digits_config(make_config, tmp_path):
   return make
 
 
-def _run(config, out=None):
-  paths, action = run_dir.plan(config, overwrite=False)
-  data = experiment.load_data(config)
-  with run_dir.create(paths, action, config):
-    return paths, experiment.run(config, data, paths, out=out or io.StringIO())
-
-
-def _metrics(paths):
-  return pd.read_csv(paths.metrics_csv).drop(columns=_TIME_COLUMNS)
-
-
 def test_same_seed_same_metrics_other_seed_other_metrics(digits_config):
-  a, _ = _run(digits_config('a', seed=5))
-  b, _ = _run(digits_config('b', seed=5))
-  c, _ = _run(digits_config('c', seed=6))
-  pd.testing.assert_frame_equal(_metrics(a), _metrics(b), check_exact=True)
-  assert not _metrics(a)['train/loss'].equals(_metrics(c)['train/loss'])
+  a, _ = run_helpers.run(digits_config('a', seed=5))
+  b, _ = run_helpers.run(digits_config('b', seed=5))
+  c, _ = run_helpers.run(digits_config('c', seed=6))
+  pd.testing.assert_frame_equal(run_helpers.metrics(a), run_helpers.metrics(b),
+                                check_exact=True)
+  assert not run_helpers.metrics(a)['train/loss'].equals(run_helpers.metrics(c)['train/loss'])
 
 
 def test_resumed_run_ends_like_an_uninterrupted_one(digits_config):
-  full, summary = _run(digits_config('full'))
+  full, summary = run_helpers.run(digits_config('full'))
   config = digits_config('cut')
   with pytest.raises(RuntimeError, match='simulated crash'):
-    _run(config, out=_CrashAfter(3))  # Checkpoint at 2, row 3 written, then dies.
+    # Checkpoint at 2, row 3 written, then dies.
+    run_helpers.run(config, out=run_helpers.CrashAfter(3))
   cut_paths = run_dir.paths_of(config)
   assert list(pd.read_csv(cut_paths.metrics_csv)['round_num']) == [1, 2, 3]
   assert files.read_json(cut_paths.summary_json)['status'] == 'failed'
   assert run_dir.plan(config, overwrite=False)[1] == run_dir.Action.RESUME
 
   out = io.StringIO()
-  _, resumed_summary = _run(config, out=out)
+  _, resumed_summary = run_helpers.run(config, out=out)
   assert 'from the checkpoint of round 2' in out.getvalue()
   assert out.getvalue().count('round 3/4') == 1  # Redone from the checkpoint, not from 1.
-  pd.testing.assert_frame_equal(_metrics(full), _metrics(cut_paths), check_exact=True)
+  pd.testing.assert_frame_equal(run_helpers.metrics(full), run_helpers.metrics(cut_paths),
+                                check_exact=True)
   assert resumed_summary['status'] == 'completed'
   for key in ('final_accuracy', 'best_accuracy', 'rounds_completed'):
     assert resumed_summary[key] == summary[key]
@@ -81,29 +59,30 @@ def test_resumed_run_ends_like_an_uninterrupted_one(digits_config):
 def test_a_run_with_a_tuple_valued_setting_resumes(digits_config):
   config = digits_config('tuple', mlp_hidden_units=(16, 8))
   with pytest.raises(RuntimeError, match='simulated crash'):
-    _run(config, out=_CrashAfter(3))
+    run_helpers.run(config, out=run_helpers.CrashAfter(3))
   assert files.read_json(run_dir.paths_of(config).hparams_json)['mlp_hidden_units'] == [16, 8]
   assert run_dir.plan(config, overwrite=False)[1] == run_dir.Action.RESUME
   out = io.StringIO()
-  _, summary = _run(config, out=out)
+  _, summary = run_helpers.run(config, out=out)
   assert 'from the checkpoint of round 2' in out.getvalue()
   assert summary['status'] == 'completed' and summary['rounds_completed'] == 4
 
 
-def test_resume_with_quantization_equals_an_uninterrupted_run(digits_config):
+def test_resume_with_quantization_equals_an_uninterruptedrun_helpers.run(digits_config):
   flags = dict(quantization='uniform', quantization_bits=2, quantization_rotation='hadamard')
-  full, _ = _run(digits_config('q_full', **flags))
+  full, _ = run_helpers.run(digits_config('q_full', **flags))
   config = digits_config('q_cut', **flags)
   with pytest.raises(RuntimeError, match='simulated crash'):
-    _run(config, out=_CrashAfter(3))
-  _run(config)
-  pd.testing.assert_frame_equal(_metrics(full), _metrics(run_dir.paths_of(config)),
+    run_helpers.run(config, out=run_helpers.CrashAfter(3))
+  run_helpers.run(config)
+  pd.testing.assert_frame_equal(run_helpers.metrics(full),
+                                run_helpers.metrics(run_dir.paths_of(config)),
                                 check_exact=True)
-  assert _metrics(full)['comm/quantization_mse'].gt(0).all()
+  assert run_helpers.metrics(full)['comm/quantization_mse'].gt(0).all()
 
 
 def test_dropout_and_step_spread_reach_the_csv(digits_config):
-  paths, _ = _run(digits_config('drop', client_dropout_rate=0.5, client_max_steps=5))
+  paths, _ = run_helpers.run(digits_config('drop', client_dropout_rate=0.5, client_max_steps=5))
   frame = pd.read_csv(paths.metrics_csv)
   assert (frame['plan/clients_reporting'] + frame['plan/clients_dropped'] == 3).all()
   ok = frame['round_status'] == 'ok'
@@ -116,7 +95,7 @@ def test_dropout_and_step_spread_reach_the_csv(digits_config):
 def test_partial_stragglers_run_the_seeded_share_of_their_steps(digits_config):
   config = digits_config('stragglers', straggler_fraction=1.0, straggler_policy='partial',
                          client_epochs_per_round=2)
-  paths, _ = _run(config)
+  paths, _ = run_helpers.run(config)
   frame = pd.read_csv(paths.metrics_csv)
   data = experiment.load_data(config)
   planner = experiment.build_planner(config, data)
@@ -130,14 +109,14 @@ def test_partial_stragglers_run_the_seeded_share_of_their_steps(digits_config):
 
 
 def test_client_max_steps_caps_every_client(digits_config):
-  paths, _ = _run(digits_config('capped', client_max_steps=5))
+  paths, _ = run_helpers.run(digits_config('capped', client_max_steps=5))
   frame = pd.read_csv(paths.metrics_csv)
   assert (frame['train/num_steps'] == 3 * 5).all()
   assert (frame['num_examples'] == 3 * 5 * 4).all()  # B=4: every capped batch is full.
 
 
 def test_metrics_file_has_documented_columns_and_eval_schedule(digits_config):
-  paths, summary = _run(digits_config('cols', rounds_per_eval=3, target_accuracy=0.05))
+  paths, summary = run_helpers.run(digits_config('cols', rounds_per_eval=3, target_accuracy=0.05))
   frame = pd.read_csv(paths.metrics_csv)
   assert list(frame.columns[:9]) == ['round_num', 'train/loss', 'train/accuracy', 'eval/loss',
                                      'eval/accuracy', 'num_examples', 'round_time_s',

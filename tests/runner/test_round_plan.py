@@ -72,3 +72,15 @@ def test_stragglers_drop_exactly_their_share_or_do_partial_work():
   tasks = {t['client_id']: t for t in plan.tasks()}
   assert sorted(c for c, t in tasks.items() if t['step_fraction'] < 1) == sorted(
       plan.step_fractions)
+
+
+def test_poisson_sampling_includes_each_client_with_its_rate():
+  cohorts = [_planner(clients_per_round=10, sampler='poisson').plan(r).sampled
+             for r in range(1, 401)]
+  again = _planner(clients_per_round=10, sampler='poisson')
+  assert cohorts[:5] == [again.plan(r).sampled for r in range(1, 6)]  # Seeded.
+  sizes = np.array([len(c) for c in cohorts])
+  # Binomial(50, 0.2) sizes: mean 10 (se 2.83/sqrt(400) = 0.14), and they vary.
+  assert abs(sizes.mean() - 10) < 0.6 and sizes.std() > 2
+  joined = np.mean([['c7' in c for c in cohorts]])
+  assert abs(joined - 0.2) < 4 * np.sqrt(0.2 * 0.8 / 400)

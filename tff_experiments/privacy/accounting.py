@@ -54,6 +54,7 @@ MODES = registry.Registry('DP mode', flag='dp_mode', entries={
 })
 
 _CALIBRATION_TOLERANCE = 1e-4  # On the noise multiplier: far below the 1% asked of epsilon.
+_MIN_NOISE_MULTIPLIER = 1e-2  # Calibration searches above it (z = 0 has no finite epsilon).
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,7 +101,8 @@ class PrivacyPlan:
         lambda: ACCOUNTANTS.get(self.accountant)(relation),
         lambda z: dp_accounting.SelfComposedDpEvent(self.release(z)[0], releases),
         target_epsilon, self.delta,
-        bracket_interval=dp_accounting.mechanism_calibration.LowerEndpointAndGuess(0.0, 1.0),
+        bracket_interval=dp_accounting.mechanism_calibration.LowerEndpointAndGuess(
+            _MIN_NOISE_MULTIPLIER, 1.0),
         tol=_CALIBRATION_TOLERANCE))
 
 

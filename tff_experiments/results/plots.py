@@ -32,7 +32,7 @@ _FIGSIZE = (5.5, 3.6)  # Inches: one column of a two-column paper at 1.6x, or a 
 _DPI = 200
 _LINESTYLES = ('-', '--', ':', '-.')
 _LEGEND_WIDTH = 40  # Characters of a legend line inside the axes.
-_FINISHED = ('completed', 'target_reached')
+_FINISHED = ('completed', 'target_reached', 'budget_exhausted')
 _XAxis = Callable[[pd.DataFrame], Optional[pd.Series]]
 
 
