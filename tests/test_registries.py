@@ -1,5 +1,6 @@
 """Every registered name of every registry builds (aggregator layers: aggregators/test_stack)."""
 
+import dp_accounting
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -13,6 +14,8 @@ from tff_experiments.clients import federated_data
 from tff_experiments.clients import local_update
 from tff_experiments.models import architectures
 from tff_experiments.models import model as model_lib
+from tff_experiments.privacy import accounting
+from tff_experiments.privacy import mechanisms
 from tff_experiments.runner import round_plan
 
 
@@ -40,11 +43,31 @@ def test_every_server_optimizer_builds_and_steps(name, make_config):
 
 
 @pytest.mark.parametrize('name', round_plan.SAMPLERS.names())
-def test_every_sampler_draws_a_cohort(name):
+def test_every_sampler_draws_seeded_cohorts_of_the_expected_size(name):
   sample = round_plan.SAMPLERS.get(name)([str(i) for i in range(10)], seed=0,
                                          clients_per_round=3)
-  cohort = sample(1)
-  assert len(cohort) == len(set(cohort)) == 3 and sample(1) == cohort
+  cohorts = [sample(r) for r in range(1, 201)]
+  assert all(len(c) == len(set(c)) for c in cohorts) and sample(1) == cohorts[0]
+  assert np.mean([len(c) for c in cohorts]) == pytest.approx(3, abs=0.3)
+  assert name in accounting.SAMPLING_EVENTS  # DP accounting knows its sampling event.
+
+
+@pytest.mark.parametrize('name', mechanisms.MECHANISMS.names())
+def test_every_dp_mechanism_clips_noises_and_has_an_event(name):
+  mechanism = mechanisms.MECHANISMS.get(name)
+  clipped, norm = mechanism.clip((tf.constant([3.0, -4.0]),), 1.0)
+  assert float(norm) > 1.0 and float(tf.norm(clipped[0], ord=2)) <= 1.0 + 1e-6
+  noise = mechanism.noise((tf.zeros([1000]),), scale=1.0, seed=tf.constant([1, 2], tf.int64))
+  assert 0.5 < float(tf.math.reduce_std(noise[0])) < 2.0
+  assert mechanism.query(clip=1.0, noise_multiplier=1.0, seed=0).initial_global_state()
+  assert isinstance(mechanism.event(1.0), dp_accounting.DpEvent)
+
+
+@pytest.mark.parametrize('name', accounting.ACCOUNTANTS.names())
+@pytest.mark.parametrize('mode', accounting.MODES.names())
+def test_every_accountant_and_mode_account_the_gaussian(name, mode):
+  plan = accounting.PrivacyPlan('gaussian', mode, 'poisson', 100, 10, 1e-5, name)
+  assert plan.supported() and 0 < plan.epsilon(1.0, 5) < plan.epsilon(1.0, 10) < np.inf
 
 
 @pytest.mark.parametrize('name', local_update.WEIGHTINGS.names())
