@@ -25,6 +25,7 @@ class ExperimentConfig:
   server: sections.ServerSettings
   aggregation: sections.AggregationSettings
   schedule: sections.ScheduleSettings
+  personalization: sections.PersonalizationSettings
   privacy: privacy_settings.PrivacySettings
 
 
@@ -71,14 +72,18 @@ _MAX_NAME_LENGTH = 180
 
 def default_run_name(experiment: ExperimentConfig) -> str:
   """Readable and stable: dataset-algorithm-model-partition, then the settings that differ from
-  what those four alone would give, then a hash of every active setting (no timestamp, so the
+  what those four alone would give (a value its resolver derives from the others is no
+  difference), then a hash of every active setting (no timestamp, so the
   same command finds its own run again)."""
   values = config.flat(experiment)
   baseline = config.flat(from_flat({'experiment_name': 'baseline',
                                    **{f: values[f] for f in _NAME_FLAGS}}))
   head = [config.name_text(values[f]) for f in _NAME_FLAGS]
+  resolved = {f.flag: f.setting.resolve(values) for f in fields()
+              if f.default is None and f.setting.resolve is not None}
   changed = [f'{f}={config.name_text(v)}' for f, v in config.identity(experiment).items()
-             if f not in _NAME_FLAGS and config.normalized(v) != config.normalized(baseline[f])]
+             if f not in _NAME_FLAGS and config.normalized(v) != config.normalized(baseline[f])
+             and not (f in resolved and config.normalized(v) == config.normalized(resolved[f]))]
   tail = config.short_hash(experiment)
   name = '-'.join(head + changed)
   return f'{name[:_MAX_NAME_LENGTH - len(tail) - 1]}-{tail}'
