@@ -13,6 +13,7 @@ from tff_experiments.algorithms import registry as algorithms
 from tff_experiments.algorithms import server_optimizers
 from tff_experiments.clients import federated_data
 from tff_experiments.clients import local_update
+from tff_experiments.clients import lr_schedules
 from tff_experiments.core import config
 from tff_experiments.core import seeds
 from tff_experiments.models import architectures
@@ -89,9 +90,11 @@ class DataSettings(config.Section):
            'et al. 2021): client i holds label i mod K and k-1 random others, each label split '
            'equally among its holders; at most the number of classes.')
   split_seed: int = setting(
-      0, checks=[_SEED_RANGE], active=lambda f: not natural(f),
+      0, checks=[_SEED_RANGE],
+      active=lambda f: not natural(f) or f['personalization_epochs'] > 0,
       help='Seed of the client split (fixed default 0), apart from --seed so that repetitions '
-           'over --seed train on one split.')
+           'over --seed train on one split; also of the clients\' held-out parts '
+           '(--personalization_holdout_fraction).')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,6 +135,22 @@ class ClientSettings(config.Section):
   epochs_per_round: int = setting(1, checks=[_AT_LEAST_1], help='Local epochs E.')
   batch_size: int = setting(10, checks=[_AT_LEAST_1], help='Local batch size B.')
   learning_rate: float = setting(0.1, checks=[_POSITIVE], help='Client SGD learning rate.')
+  momentum: float = setting(
+      0.0, checks=[(lambda v: 0 <= v < 1, 'must be in [0, 1)')],
+      active=lambda f: f['algorithm'] != 'fedsgd' or f['personalization_epochs'] > 0,
+      help='Heavy-ball momentum m of local SGD (PyTorch, as in NIID-Bench: buf = m buf + g, '
+           'w -= lr buf; the buffer starts at 0 for every client every round); 0: plain SGD. '
+           'fedavg, fedprox, fednova (normalizing by its momentum ||a||_1, Wang et al. 2020) and '
+           'personalization fine-tuning; fedsgd takes one step, where it has no effect.')
+  lr_schedule: str = setting(
+      'constant', choices=lr_schedules.LR_SCHEDULES.names,
+      help='Client learning rate over rounds r = 1, 2, ...: constant | exp_decay (lr * '
+           '--client_lr_decay^(r-1)) | inv_sqrt_decay (lr / sqrt(r)). Recorded per round as '
+           'plan/client_learning_rate.')
+  lr_decay: float = setting(
+      0.99, checks=[(lambda v: 0 < v <= 1, 'must be in (0, 1]')],
+      active=lambda f: f['client_lr_schedule'] == 'exp_decay',
+      help='Per-round factor of --client_lr_schedule=exp_decay (0.99).')
   max_steps: Optional[int] = setting(
       None, checks=[_AT_LEAST_1],
       help='Cap on local SGD steps per client and round (default: E full epochs).')
@@ -244,3 +263,36 @@ class ScheduleSettings(config.Section):
       False, active=lambda f: f['target_accuracy'] is not None,
       help='End the run (status target_reached) after the first evaluation at or above '
            '--target_accuracy, so rounds-to-target sweeps spend no time after it.')
+
+
+def _personalizing(flat) -> bool:
+  return flat['personalization_epochs'] > 0
+
+
+@dataclasses.dataclass(frozen=True)
+class PersonalizationSettings(config.Section):
+  """Fine-tuning the global model on clients' own data (`--personalization_*`)."""
+  flag_prefix: ClassVar[str] = 'personalization_'
+  epochs: int = setting(
+      0, checks=[(lambda v: v >= 0, 'must be >= 0')],
+      help='Local epochs with which, at every evaluation round, --personalization_clients '
+           'clients fine-tune the global model (local_sgd) on their training part; their '
+           'held-out part is evaluated before and after (personalization/before_accuracy_mean, '
+           '_p10, after_...). 0: off, and no client holds data out.')
+  batch_size: Optional[int] = setting(
+      None, checks=[_AT_LEAST_1], active=_personalizing,
+      resolve=lambda f: f['client_batch_size'],
+      help='Fine-tuning batch size (default: --client_batch_size).')
+  learning_rate: Optional[float] = setting(
+      None, checks=[_POSITIVE], active=_personalizing,
+      resolve=lambda f: f['client_learning_rate'],
+      help='Fine-tuning learning rate (default: --client_learning_rate, not its schedule).')
+  clients: int = setting(
+      20, checks=[_AT_LEAST_1], active=_personalizing,
+      help='Clients fine-tuned at each evaluation, drawn once from --seed (the same every '
+           'evaluation, so the curves compare); at most all clients.')
+  holdout_fraction: float = setting(
+      0.2, checks=[(lambda v: 0 < v < 1, 'must be in (0, 1)')], active=_personalizing,
+      help='Share of every client\'s examples held out from training, for evaluating '
+           'personalization: round(fraction x n), seeded by --split_seed and the client; each '
+           'client keeps at least one training example.')

@@ -54,18 +54,18 @@ def central(inner: tff.aggregators.UnweightedAggregationFactory, config
   return tff.aggregators.DifferentiallyPrivateFactory(query, record_aggregation_factory=inner)
 
 
-class LocalDpFactory(tff.aggregators.WeightedAggregationFactory):
+class LocalDpFactory(seeded.SeededUpdateLayer):
   """Each client clips its update and adds the mechanism's noise (seeded by seed, round and
   client) before the inner aggregation. Reports `clipped_fraction`, a simulation diagnostic
   outside the guarantee."""
 
   def __init__(self, inner: tff.aggregators.WeightedAggregationFactory, *, mechanism: str,
                clip: float, noise_multiplier: float, seed: int):
-    self._inner, self._mechanism = inner, mechanisms.MECHANISMS.get(mechanism)
+    super().__init__(inner)
+    self._mechanism = mechanisms.MECHANISMS.get(mechanism)
     self._clip, self._scale, self._seed = clip, noise_multiplier * clip, seed
 
-  def create(self, value_type, weight_type) -> tff.templates.AggregationProcess:
-    inner = self._inner.create(value_type, weight_type)
+  def transform(self, value_type) -> tff.Computation:
     mechanism, clip, scale, base_seed = self._mechanism, self._clip, self._scale, self._seed
 
     @tff.tensorflow.computation(value_type, tff.TensorType(np.int64))
@@ -76,29 +76,12 @@ class LocalDpFactory(tff.aggregators.WeightedAggregationFactory):
       return (tf.nest.map_structure(tf.add, clipped, noise),
               tf.cast(norm > clip, tf.float32))
 
-    increment = seeded.next_round()
+    return privatize
 
-    @tff.federated_computation
-    def init_fn():
-      return tff.federated_zip(collections.OrderedDict(
-          inner=inner.initialize(), round=tff.federated_value(np.int64(0), tff.SERVER)))
-
-    @tff.federated_computation(init_fn.type_signature.result,
-                               tff.FederatedType(value_type, tff.CLIENTS),
-                               tff.FederatedType(weight_type, tff.CLIENTS))
-    def next_fn(state, value, weight):
-      noised, was_clipped = tff.federated_map(
-          privatize, (value, tff.federated_broadcast(state.round)))
-      output = inner.next(state.inner, noised, weight)
-      return tff.templates.MeasuredProcessOutput(
-          state=tff.federated_zip(collections.OrderedDict(
-              inner=output.state, round=tff.federated_map(increment, state.round))),
-          result=output.result,
-          measurements=tff.federated_zip(collections.OrderedDict(
-              local_dp=output.measurements,
-              clipped_fraction=tff.federated_mean(was_clipped))))
-
-    return tff.templates.AggregationProcess(init_fn, next_fn)
+  def report(self, value, weight, output, extra):
+    del value, weight
+    return tff.federated_zip(collections.OrderedDict(
+        local_dp=output.measurements, clipped_fraction=tff.federated_mean(extra)))
 
 
 def local(inner: tff.aggregators.WeightedAggregationFactory, config

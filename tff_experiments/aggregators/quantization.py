@@ -50,18 +50,17 @@ def _leaves(value_type: tff.types.Type) -> list[tff.TensorType]:
   return [leaf for child in value_type.children() for leaf in _leaves(child)]
 
 
-class QuantizeFactory(tff.aggregators.WeightedAggregationFactory):
+class QuantizeFactory(seeded.SeededUpdateLayer):
   """Quantizes each client update before the inner (weighted) aggregation; see module doc."""
 
   def __init__(self, inner: tff.aggregators.WeightedAggregationFactory, *, bits: int,
                stochastic: bool, rotation: bool, seed: int, weighted: bool):
-    self._inner, self._bits, self._stochastic = inner, bits, stochastic
+    super().__init__(inner)
+    self._bits, self._stochastic = bits, stochastic
     self._rotation, self._seed, self._weighted = rotation, seed, weighted
 
-  def create(self, value_type, weight_type) -> tff.templates.AggregationProcess:
-    inner = self._inner.create(value_type, weight_type)
-    leaves = _leaves(value_type)
-    side = float(side_bits(len(leaves), rotation=self._rotation))
+  def transform(self, value_type) -> tff.Computation:
+    side = float(side_bits(len(_leaves(value_type)), rotation=self._rotation))
     bits, stochastic, rotation, base_seed = (self._bits, self._stochastic, self._rotation,
                                              self._seed)
 
@@ -77,40 +76,25 @@ class QuantizeFactory(tff.aggregators.WeightedAggregationFactory):
         entropy += tensor_bits
       return tf.nest.pack_sequence_as(value, decoded), entropy
 
+    return encode
+
+  def report(self, value, weight, output, extra):
+    """`comm/quantization_mse` against the unquantized mean, the entropy-coded bits."""
+    value_type = value.type_signature.member
+    sizes = sum(int(np.prod(t.shape)) for t in _leaves(value_type))
+
     @tff.tensorflow.computation(value_type, value_type)
     def mean_squared_error(got, want):
       squares = [tf.reduce_sum(tf.square(a - b)) for a, b in zip(tf.nest.flatten(got),
                                                                   tf.nest.flatten(want))]
-      sizes = sum(int(np.prod(t.shape)) for t in leaves)
       return tf.add_n(squares) / float(sizes)
 
-    increment = seeded.next_round()
-
-    @tff.federated_computation
-    def init_fn():
-      return tff.federated_zip(collections.OrderedDict(
-          inner=inner.initialize(), round=tff.federated_value(np.int64(0), tff.SERVER)))
-
-    @tff.federated_computation(init_fn.type_signature.result,
-                               tff.FederatedType(value_type, tff.CLIENTS),
-                               tff.FederatedType(weight_type, tff.CLIENTS))
-    def next_fn(state, value, weight):
-      decoded, entropy = tff.federated_map(
-          encode, (value, tff.federated_broadcast(state.round)))
-      output = inner.next(state.inner, decoded, weight)
-      exact = (tff.federated_mean(value, weight) if self._weighted
-               else tff.federated_mean(value))
-      comm = tff.federated_zip(collections.OrderedDict(
-          quantization_mse=tff.federated_map(mean_squared_error, (output.result, exact)),
-          uplink_bits_entropy_per_client=tff.federated_mean(entropy)))
-      return tff.templates.MeasuredProcessOutput(
-          state=tff.federated_zip(collections.OrderedDict(
-              inner=output.state, round=tff.federated_map(increment, state.round))),
-          result=output.result,
-          measurements=tff.federated_zip(collections.OrderedDict(
-              quantized=output.measurements, comm=comm)))
-
-    return tff.templates.AggregationProcess(init_fn, next_fn)
+    exact = (tff.federated_mean(value, weight) if self._weighted
+             else tff.federated_mean(value))
+    comm = tff.federated_zip(collections.OrderedDict(
+        quantization_mse=tff.federated_map(mean_squared_error, (output.result, exact)),
+        uplink_bits_entropy_per_client=tff.federated_mean(extra)))
+    return tff.federated_zip(collections.OrderedDict(quantized=output.measurements, comm=comm))
 
 
 class CommAccountingFactory(tff.aggregators.UnweightedAggregationFactory):

@@ -6,6 +6,8 @@ runs (or a run and its resume) differ. Our layers draw from stateless ops seeded
 share is a fingerprint of its own update (itself a function of (seed, round, client)).
 """
 
+import collections
+
 import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
@@ -62,3 +64,45 @@ def l1_clip(structure, clip):
   norm = tf.add_n([tf.reduce_sum(tf.abs(t)) for t in leaves])
   factor = tf.minimum(1.0, tf.math.divide_no_nan(tf.cast(clip, norm.dtype), norm))
   return tf.nest.pack_sequence_as(structure, [t * factor for t in leaves]), norm
+
+
+class SeededUpdateLayer(tff.aggregators.WeightedAggregationFactory):
+  """An update layer that transforms each client's own update with a seeded TF function
+  before the inner (weighted) aggregation, keeping the round counter its seeds need.
+
+  Subclasses give `transform(value_type)`: a `tff.tensorflow.computation` of (value, int64
+  round) -> (new value, extra client values); and `report(value, weight, output, extra)`: the
+  layer's measurements at the server (called while tracing; `output` is the inner one's).
+  """
+
+  def __init__(self, inner: tff.aggregators.WeightedAggregationFactory):
+    self._inner = inner
+
+  def transform(self, value_type) -> tff.Computation:
+    raise NotImplementedError
+
+  def report(self, value, weight, output, extra):
+    raise NotImplementedError
+
+  def create(self, value_type, weight_type) -> tff.templates.AggregationProcess:
+    inner = self._inner.create(value_type, weight_type)
+    transform, increment = self.transform(value_type), next_round()
+
+    @tff.federated_computation
+    def init_fn():
+      return tff.federated_zip(collections.OrderedDict(
+          inner=inner.initialize(), round=tff.federated_value(np.int64(0), tff.SERVER)))
+
+    @tff.federated_computation(init_fn.type_signature.result,
+                               tff.FederatedType(value_type, tff.CLIENTS),
+                               tff.FederatedType(weight_type, tff.CLIENTS))
+    def next_fn(state, value, weight):
+      transformed, extra = tff.federated_map(
+          transform, (value, tff.federated_broadcast(state.round)))
+      output = inner.next(state.inner, transformed, weight)
+      return tff.templates.MeasuredProcessOutput(
+          state=tff.federated_zip(collections.OrderedDict(
+              inner=output.state, round=tff.federated_map(increment, state.round))),
+          result=output.result, measurements=self.report(value, weight, output, extra))
+
+    return tff.templates.AggregationProcess(init_fn, next_fn)

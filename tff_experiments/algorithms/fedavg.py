@@ -50,7 +50,9 @@ def compose(model: model_lib.Model, *, update_fn, config,
 def build(*, model: model_lib.Model, config,
           aggregator: tff.aggregators.WeightedAggregationFactory
           ) -> tff.learning.templates.LearningProcess:
-  """FedAvg: plain local SGD, the aggregator stack's average of deltas, server optimizer."""
+  """FedAvg: local SGD (`--client_momentum`), the aggregator stack's average of deltas, server
+  optimizer."""
   update_fn = local_update.local_sgd(model, learning_rate=config.client.learning_rate,
+                                     momentum=config.client.momentum,
                                      weighting=config.client.weighting)
   return compose(model, update_fn=update_fn, config=config, aggregator=aggregator)

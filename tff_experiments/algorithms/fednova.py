@@ -3,7 +3,8 @@
 Client i sends d_i = Delta_i / tau_i (its delta over its local steps) and tau_i; the server
 applies tau_eff * sum_i p_i d_i with tau_eff = sum_i p_i tau_i and p_i the aggregation weights
 (`--client_weighting`; `dataset_size` is the paper's p_i when clients do partial work). With
-equal steps this is exactly FedAvg. `NormalizedAveragingFactory` wraps the aggregator stack, so
+`--client_momentum` tau_i is the paper's ||a_i||_1 for momentum (`local_update.effective_steps`).
+With equal steps this is exactly FedAvg. `NormalizedAveragingFactory` wraps the aggregator stack, so
 clipping, quantization etc. apply to d_i.
 """
 
@@ -55,13 +56,15 @@ class NormalizedAveragingFactory(tff.aggregators.WeightedAggregationFactory):
 def build(*, model, config, aggregator: tff.aggregators.WeightedAggregationFactory
           ) -> tff.learning.templates.LearningProcess:
   """FedNova over the aggregator stack (see module doc)."""
+  momentum = config.client.momentum
   normalized = local_update.local_sgd(model, learning_rate=config.client.learning_rate,
-                                      weighting=config.client.weighting,
+                                      momentum=momentum, weighting=config.client.weighting,
                                       normalize_by_steps=True)
 
   def update_fn(initial_weights, client_input):
     delta, weight, stats = normalized(initial_weights, client_input)
-    return (delta, tf.cast(stats['num_steps'], tf.float32)), weight, stats
+    steps = local_update.effective_steps(tf.cast(stats['num_steps'], tf.float32), momentum)
+    return (delta, steps), weight, stats
 
   update_type = tff.StructType([model.weights_type().trainable, tff.TensorType(np.float32)])
   return fedavg.compose(

@@ -10,6 +10,7 @@ def build(*, model, config, aggregator: tff.aggregators.WeightedAggregationFacto
           ) -> tff.learning.templates.LearningProcess:
   """FedAvg with the proximal term `--proximal_mu` in `local_sgd` (mu = 0: exactly FedAvg)."""
   update_fn = local_update.local_sgd(
-      model, learning_rate=config.client.learning_rate, weighting=config.client.weighting,
+      model, learning_rate=config.client.learning_rate, momentum=config.client.momentum,
+      weighting=config.client.weighting,
       regularizer=local_update.proximal_term(config.algorithm.proximal_mu))
   return fedavg.compose(model, update_fn=update_fn, config=config, aggregator=aggregator)

@@ -1,12 +1,16 @@
 """Client inputs built inside the TFF runtime from small tasks, so a round ships no pixels.
 
-A round's cohort travels as `ClientTask`s (client id, shuffle seed, step cap, step fraction)
-made by the round plan. The dataset computation looks the client up in a file-backed
-`ClientData`, shuffles with the task's seed (a fresh order each epoch, as in McMahan et al.),
-repeats for the local epochs, batches, and caps the steps. A straggler doing partial work gets
-a fraction u in (0, 1) of its full E * ceil(n / B) steps: ceil(u * full), which is uniform on
-1..full when u is uniform; only then are the client's examples counted first. The client's dataset size travels beside its batches as a lazy
-one-element sequence (read only by a weighting that asks for it).
+A round's cohort travels as `ClientTask`s (client id, shuffle seed, step cap, step fraction,
+learning rate, held-out seed) made by the round plan. The dataset computation looks the client
+up in a file-backed `ClientData`, shuffles with the task's seed (a fresh order each epoch, as in
+McMahan et al.), repeats for the local epochs, batches, and caps the steps. A straggler doing
+partial work gets a fraction u in (0, 1) of its full E * ceil(n / B) steps: ceil(u * full),
+which is uniform on 1..full when u is uniform; only then are the client's examples counted
+first. The client's dataset size travels beside its batches as a lazy one-element sequence
+(read only by a weighting that asks for it), and the round's learning rate as a sequence of at
+most one rate (none: the client update's own constant), so one compiled computation serves
+every round of a learning-rate schedule. With personalization on, a seeded fraction of each
+client is held out (`holdout`) and training sees only the rest.
 """
 
 import collections
@@ -16,22 +20,36 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
 
+from tff_experiments.clients import holdout
+
 # Shuffle buffer: larger than any client of the supported datasets, so shuffles are uniform.
 _SHUFFLE_BUFFER = 10_000
 # "No cap" in a task's max_steps (Dataset.take(-1) takes everything).
 NO_STEP_CAP = -1
+# "No learning rate" in a task: the client update's own constant applies.
+NO_LEARNING_RATE = -1.0
 TASK_TYPE = tff.types.tensorflow_to_type(collections.OrderedDict(
     client_id=tf.TensorSpec([], tf.string), shuffle_seed=tf.TensorSpec([], tf.int64),
-    max_steps=tf.TensorSpec([], tf.int64), step_fraction=tf.TensorSpec([], tf.float32)))
+    max_steps=tf.TensorSpec([], tf.int64), step_fraction=tf.TensorSpec([], tf.float32),
+    learning_rate=tf.TensorSpec([], tf.float32), holdout_seed=tf.TensorSpec([], tf.int64)))
 
 
 def task(client_id: str, *, shuffle_seed: int, max_steps: Optional[int] = None,
-         step_fraction: float = 1.0) -> collections.OrderedDict:
-  """One client's task as the dataset computation takes it (max_steps None: uncapped)."""
+         step_fraction: float = 1.0, learning_rate: Optional[float] = None,
+         holdout_seed: int = 0) -> collections.OrderedDict:
+  """One client's task as the dataset computation takes it (max_steps None: uncapped;
+  learning_rate None: the client update's constant; holdout_seed: `holdout.client_seed`)."""
   return collections.OrderedDict(
       client_id=client_id, shuffle_seed=np.int64(shuffle_seed),
       max_steps=np.int64(NO_STEP_CAP if max_steps is None else max_steps),
-      step_fraction=np.float32(step_fraction))
+      step_fraction=np.float32(step_fraction),
+      learning_rate=np.float32(NO_LEARNING_RATE if learning_rate is None else learning_rate),
+      holdout_seed=np.int64(holdout_seed))
+
+
+def _learning_rates(rate) -> tf.data.Dataset:
+  """The ClientInput's `learning_rate`: `rate` as a one-element sequence, none if unset (< 0)."""
+  return tf.data.Dataset.from_tensors(tf.cast(rate, tf.float32)).filter(lambda r: r >= 0)
 
 
 def partial_steps(examples: tf.data.Dataset, *, fraction, epochs: int, batch_size: int):
@@ -43,21 +61,26 @@ def partial_steps(examples: tf.data.Dataset, *, fraction, epochs: int, batch_siz
   return tf.cond(fraction < 1.0, count, lambda: tf.constant(NO_STEP_CAP, tf.int64))
 
 
-def client_input(batches: tf.data.Dataset, *, dataset_size: Optional[int] = None
-                 ) -> collections.OrderedDict:
-  """A ClientInput from ready batches (tests, TFF-style callers); size defaults to a count."""
+def client_input(batches: tf.data.Dataset, *, dataset_size: Optional[int] = None,
+                 learning_rate: Optional[float] = None) -> collections.OrderedDict:
+  """A ClientInput from ready batches (tests, TFF-style callers); size defaults to a count,
+  the learning rate to the client update's own constant."""
   if dataset_size is None:
     sizes = batches.map(lambda b: tf.shape(b['y'], out_type=tf.int64)[0])
   else:
     sizes = tf.data.Dataset.from_tensors(tf.constant(dataset_size, tf.int64))
-  return collections.OrderedDict(batches=batches, dataset_size=sizes)
+  rate = NO_LEARNING_RATE if learning_rate is None else learning_rate
+  return collections.OrderedDict(batches=batches, dataset_size=sizes,
+                                 learning_rate=_learning_rates(tf.constant(rate, tf.float32)))
 
 
 def client_input_type(element_spec) -> tff.types.Type:
-  """TFF type of ClientInput: batches of `element_spec` and a sequence of int64 sizes."""
+  """TFF type of ClientInput: batches of `element_spec`, a sequence of int64 sizes and one of
+  at most one float32 learning rate."""
   return tff.StructType([
       ('batches', tff.SequenceType(tff.types.tensorflow_to_type(element_spec))),
       ('dataset_size', tff.SequenceType(np.int64)),
+      ('learning_rate', tff.SequenceType(np.float32)),
   ])
 
 
@@ -70,25 +93,55 @@ def preprocess(dataset: tf.data.Dataset, *, shuffle_seed, epochs: int, batch_siz
           .take(max_steps))
 
 
+def _training_input(examples: tf.data.Dataset, client_task, *, epochs: int,
+                    batch_size: int) -> collections.OrderedDict:
+  """The ClientInput of `client_task` over the client's training `examples`."""
+  partial = partial_steps(examples, fraction=client_task['step_fraction'], epochs=epochs,
+                          batch_size=batch_size)
+  caps = tf.stack([client_task['max_steps'], partial])
+  cap = tf.reduce_min(tf.where(caps >= 0, caps, tf.int64.max))
+  cap = tf.where(cap == tf.int64.max, tf.constant(NO_STEP_CAP, tf.int64), cap)
+  batches = preprocess(examples, shuffle_seed=client_task['shuffle_seed'], epochs=epochs,
+                       batch_size=batch_size, max_steps=cap)
+  # One element: the count of examples (lazy; nothing is read unless it is iterated).
+  size = examples.map(lambda e: tf.constant(1, tf.int64)).batch(2**31 - 1).map(tf.reduce_sum)
+  return collections.OrderedDict(batches=batches, dataset_size=size,
+                                 learning_rate=_learning_rates(client_task['learning_rate']))
+
+
 def build_dataset_computation(client_data: tff.simulation.datasets.ClientData, *,
-                              epochs: int, batch_size: int) -> tff.Computation:
-  """A `tff.tensorflow.computation` mapping a `ClientTask` to the client's ClientInput."""
+                              epochs: int, batch_size: int,
+                              holdout_fraction: float = 0.0) -> tff.Computation:
+  """A `tff.tensorflow.computation` mapping a `ClientTask` to the client's ClientInput (of its
+  training part when `holdout_fraction` > 0)."""
 
   @tff.tensorflow.computation(TASK_TYPE)
   def input_from_task(client_task):
     examples = client_data.serializable_dataset_fn(client_task['client_id'])
-    partial = partial_steps(examples, fraction=client_task['step_fraction'], epochs=epochs,
-                            batch_size=batch_size)
-    caps = tf.stack([client_task['max_steps'], partial])
-    cap = tf.reduce_min(tf.where(caps >= 0, caps, tf.int64.max))
-    cap = tf.where(cap == tf.int64.max, tf.constant(NO_STEP_CAP, tf.int64), cap)
-    batches = preprocess(examples, shuffle_seed=client_task['shuffle_seed'], epochs=epochs,
-                         batch_size=batch_size, max_steps=cap)
-    # One element: the count of examples (lazy; nothing is read unless it is iterated).
-    size = examples.map(lambda e: tf.constant(1, tf.int64)).batch(2**31 - 1).map(tf.reduce_sum)
-    return collections.OrderedDict(batches=batches, dataset_size=size)
+    if holdout_fraction > 0:
+      examples, _ = holdout.split(examples, seed=client_task['holdout_seed'],
+                                  fraction=holdout_fraction)
+    return _training_input(examples, client_task, epochs=epochs, batch_size=batch_size)
 
   return input_from_task
+
+
+def build_split_computation(client_data: tff.simulation.datasets.ClientData, *, epochs: int,
+                            batch_size: int, holdout_fraction: float,
+                            eval_batch_size: int) -> tff.Computation:
+  """Maps a `ClientTask` to `OrderedDict(train=the ClientInput of the client's training part,
+  held_out=its held-out part in batches of eval_batch_size)` (for personalization)."""
+
+  @tff.tensorflow.computation(TASK_TYPE)
+  def split_from_task(client_task):
+    examples = client_data.serializable_dataset_fn(client_task['client_id'])
+    train, held_out = holdout.split(examples, seed=client_task['holdout_seed'],
+                                    fraction=holdout_fraction)
+    return collections.OrderedDict(
+        train=_training_input(train, client_task, epochs=epochs, batch_size=batch_size),
+        held_out=held_out.batch(eval_batch_size))
+
+  return split_from_task
 
 
 def compose_with_tasks(input_computation: tff.Computation,

@@ -1,9 +1,10 @@
 """The client update of FedAvg-style algorithms: `local_sgd`, parametrized, never copied.
 
 Options cover the algorithms that differ only in the client: a regularizer added to the local
-loss (FedProx's proximal term), the aggregation weight's definition (`WEIGHTINGS`), and whether
-the delta is divided by the local steps (FedNova's normalized update). Step caps arrive with
-the client's data (`client_data`: TFF has no per-client argument for them).
+loss (FedProx's proximal term), heavy-ball momentum, the aggregation weight's definition
+(`WEIGHTINGS`), and whether the delta is divided by the local steps (FedNova's normalized
+update). Step caps and the round's learning rate arrive with the client's data (`client_data`:
+TFF has no per-client argument for them).
 """
 
 import collections
@@ -35,20 +36,34 @@ def proximal_term(mu: float) -> Regularizer:
   return regularizer
 
 
-def local_sgd(model: model_lib.Model, *, learning_rate: float,
+def effective_steps(num_steps: tf.Tensor, momentum: float) -> tf.Tensor:
+  """FedNova's ||a||_1 for `num_steps` (float32) local steps: the steps themselves for plain SGD;
+  with heavy-ball momentum rho, (tau - rho (1 - rho^tau) / (1 - rho)) / (1 - rho), the sum of
+  the weights the steps' gradients end up with (Wang et al. 2020; NIID-Bench)."""
+  if not momentum:
+    return num_steps
+  rho = momentum
+  return (num_steps - rho * (1.0 - tf.pow(rho, num_steps)) / (1.0 - rho)) / (1.0 - rho)
+
+
+def local_sgd(model: model_lib.Model, *, learning_rate: float, momentum: float = 0.0,
               regularizer: Optional[Regularizer] = None, weighting: str = 'num_examples',
               normalize_by_steps: bool = False, full_batch_gradient: bool = False):
   """Returns `update(initial_weights, client_input) -> (update, weight, stats)` for one client.
 
   Call it while tracing a TF graph (a `tff.tensorflow.computation`): it builds the model's
   variables there, sets them to `initial_weights` and takes one SGD step per batch of
-  `client_input['batches']`, in place. `update` is `initial - final` trainable weights (a
-  pseudo-gradient: server SGD at learning rate 1 gives plain FedAvg), divided by the number of
-  local steps when `normalize_by_steps`. With `full_batch_gradient` (FedSGD) the batches only
-  accumulate the gradient at the initial weights, and one step of the mean gradient over all
-  their examples is taken (one local step). `weight` follows `weighting` (a `WEIGHTINGS` name) and
-  is 0 when the update is not finite, so a diverged client drops out of the average. `stats`
-  holds the `batch_stats` sums plus `num_clients` (1) and `nonfinite_clients` (0 or 1).
+  `client_input['batches']`, in place, at the rate in `client_input['learning_rate']` (the
+  round's, from its task), or `learning_rate` when that sequence is empty. With `momentum` m > 0
+  each step is heavy-ball (PyTorch's, as in NIID-Bench): buf = m buf + g; w -= lr buf, the
+  buffer zero at the start of every client's round; m = 0 is plain SGD. `update` is
+  `initial - final` trainable weights (a pseudo-gradient: server SGD at learning rate 1 gives
+  plain FedAvg), divided by the local steps (`effective_steps` with momentum) when
+  `normalize_by_steps`. With `full_batch_gradient` (FedSGD) the batches only accumulate the
+  gradient at the initial weights, and one step of the mean gradient over all their examples is
+  taken (one local step; momentum changes nothing). `weight` follows `weighting` (a `WEIGHTINGS`
+  name) and is 0 when the update is not finite, so a diverged client drops out of the average.
+  `stats` holds the `batch_stats` sums plus `num_clients` (1) and `nonfinite_clients` (0 or 1).
   """
   weight_fn = WEIGHTINGS.get(weighting)
 
@@ -68,7 +83,7 @@ def local_sgd(model: model_lib.Model, *, learning_rate: float,
           objective += regularizer(trainable, initial_weights.trainable)
       return logits, loss, tape.gradient(objective, trainable)
 
-    def _full_batch_step(batches):
+    def _full_batch_step(batches, rate):
       """Sums batch-size-weighted gradients at the initial weights, then one mean step."""
       def accumulate(carry, batch):
         stats, sums = carry
@@ -82,7 +97,7 @@ def local_sgd(model: model_lib.Model, *, learning_rate: float,
       stats, sums = batches.reduce((batch_stats.zeros(), zeros), accumulate)
       examples = tf.maximum(tf.cast(stats['num_examples'], tf.float32), 1.0)
       for variable, total in zip(trainable, sums):
-        variable.assign_sub(learning_rate * total / examples)
+        variable.assign_sub(rate * total / examples)
       stats = collections.OrderedDict(stats)
       stats['num_steps'] = tf.minimum(stats['num_steps'], 1)  # One step (none without data).
       return stats
@@ -92,19 +107,30 @@ def local_sgd(model: model_lib.Model, *, learning_rate: float,
       for variable, value in zip(tf.nest.flatten(variables), tf.nest.flatten(initial_weights)):
         variable.assign(value)
 
-      def sgd_step(stats, batch):
+      # The round's rate if the input carries one, else the constant.
+      rate = client_input['learning_rate'].reduce(tf.constant(learning_rate, tf.float32),
+                                                   lambda _, given: given)
+
+      def sgd_step(carry, batch):
+        stats, buffers = carry
         logits, loss, grads = gradients(batch)
+        if momentum:
+          buffers = tuple(momentum * b + g for b, g in zip(buffers, grads))
+          grads = buffers
         for variable, grad in zip(trainable, grads):
-          variable.assign_sub(learning_rate * grad)
-        return batch_stats.accumulate(stats, labels=batch['y'], logits=logits, mean_loss=loss)
+          variable.assign_sub(rate * grad)
+        return (batch_stats.accumulate(stats, labels=batch['y'], logits=logits, mean_loss=loss),
+                buffers)
 
       if full_batch_gradient:
-        stats = _full_batch_step(client_input['batches'])
+        stats = _full_batch_step(client_input['batches'], rate)
       else:
-        stats = client_input['batches'].reduce(batch_stats.zeros(), sgd_step)
+        buffers = tuple(tf.zeros_like(v) for v in trainable) if momentum else ()
+        stats, _ = client_input['batches'].reduce((batch_stats.zeros(), buffers), sgd_step)
       delta = tuple(w - v for w, v in zip(initial_weights.trainable, trainable))
       if normalize_by_steps:
-        steps = tf.cast(tf.maximum(stats['num_steps'], 1), tf.float32)
+        steps = effective_steps(tf.cast(tf.maximum(stats['num_steps'], 1), tf.float32),
+                                momentum)
         delta = tuple(d / steps for d in delta)
       finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(d)) for d in delta])
       delta = tuple(tf.where(finite, d, tf.zeros_like(d)) for d in delta)

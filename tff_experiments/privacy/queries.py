@@ -26,6 +26,12 @@ def _advance(noise_seed: tf.Tensor) -> tf.Tensor:
   return noise_seed + tf.constant([0, 1], tf.int64)
 
 
+def _release(sample_state, global_state, noise, event):
+  """(sum + noise, the state with its noise seed advanced, the release's DP event)."""
+  result = tf.nest.map_structure(tf.add, sample_state, noise)
+  return result, global_state._replace(noise_seed=_advance(global_state.noise_seed)), event
+
+
 class SeededGaussianSumQuery(tfp.GaussianSumQuery):
   """L2 clipping to `l2_norm_clip`, sum, N(0, stddev^2) noise seeded from the state."""
 
@@ -43,11 +49,9 @@ class SeededGaussianSumQuery(tfp.GaussianSumQuery):
         _initial_seed(self._seed) if noise_seed is None else noise_seed)
 
   def get_noised_result(self, sample_state, global_state):
-    noise = seeded.gaussian_noise(sample_state, stddev=global_state.stddev,
-                                  seed=global_state.noise_seed)
-    result = tf.nest.map_structure(tf.add, sample_state, noise)
-    event = dp_accounting.GaussianDpEvent(global_state.stddev / global_state.l2_norm_clip)
-    return result, global_state._replace(noise_seed=_advance(global_state.noise_seed)), event
+    return _release(sample_state, global_state, seeded.gaussian_noise(
+        sample_state, stddev=global_state.stddev, seed=global_state.noise_seed),
+                    dp_accounting.GaussianDpEvent(global_state.stddev / global_state.l2_norm_clip))
 
 
 class SeededLaplaceSumQuery(tfp.SumAggregationDPQuery):
@@ -70,11 +74,9 @@ class SeededLaplaceSumQuery(tfp.SumAggregationDPQuery):
     return seeded.l1_clip(record, params)[0]
 
   def get_noised_result(self, sample_state, global_state):
-    noise = seeded.laplace_noise(sample_state, scale=global_state.scale,
-                                 seed=global_state.noise_seed)
-    result = tf.nest.map_structure(tf.add, sample_state, noise)
-    event = dp_accounting.LaplaceDpEvent(global_state.scale / global_state.l1_norm_clip)
-    return result, global_state._replace(noise_seed=_advance(global_state.noise_seed)), event
+    return _release(sample_state, global_state, seeded.laplace_noise(
+        sample_state, scale=global_state.scale, seed=global_state.noise_seed),
+                    dp_accounting.LaplaceDpEvent(global_state.scale / global_state.l1_norm_clip))
 
   def derive_metrics(self, global_state):
     return collections.OrderedDict(clip=global_state.l1_norm_clip)

@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow_federated as tff
 
 from tff_experiments.clients import client_data
+from tff_experiments.clients import holdout
 from tff_experiments.core import registry
 from tff_experiments.core import seeds
 
@@ -55,6 +56,8 @@ class RoundPlan:
   step_caps: Mapping[str, Optional[int]]  # reporting client -> cap (None: uncapped)
   shuffle_seeds: Mapping[str, int]
   step_fractions: Mapping[str, float] = dataclasses.field(default_factory=dict)  # Partial work.
+  learning_rate: Optional[float] = None  # The round's client lr (None: the update's constant).
+  holdout_seeds: Mapping[str, int] = dataclasses.field(default_factory=dict)  # `holdout` seeds.
 
   @property
   def reporting(self) -> tuple[str, ...]:
@@ -72,7 +75,9 @@ class RoundPlan:
   def tasks(self) -> list:
     """The reporting clients' `client_data` tasks, in cohort order."""
     return [client_data.task(c, shuffle_seed=self.shuffle_seeds[c], max_steps=self.step_caps[c],
-                             step_fraction=self.step_fractions.get(c, 1.0))
+                             step_fraction=self.step_fractions.get(c, 1.0),
+                             learning_rate=self.learning_rate,
+                             holdout_seed=self.holdout_seeds.get(c, 0))
             for c in self.reporting]
 
   def drop(self, client_ids) -> 'RoundPlan':
@@ -93,11 +98,14 @@ class RoundPlan:
     """The plan with each client in `fractions` doing that fraction (0, 1] of its steps."""
     return dataclasses.replace(self, step_fractions={**self.step_fractions, **fractions})
 
-  def metrics(self) -> dict[str, int]:
-    """Columns recorded for every round."""
-    return {'plan/clients_sampled': len(self.sampled),
-            'plan/clients_reporting': len(self.reporting),
-            'plan/clients_dropped': len(self.dropped)}
+  def metrics(self) -> dict[str, float]:
+    """Columns recorded for every round (the learning rate when the plan sets one)."""
+    columns = {'plan/clients_sampled': len(self.sampled),
+               'plan/clients_reporting': len(self.reporting),
+               'plan/clients_dropped': len(self.dropped)}
+    if self.learning_rate is not None:
+      columns['plan/client_learning_rate'] = self.learning_rate
+    return columns
 
 
 # adjustment(plan, rng) -> plan; rng is seeded from (seed, round, the adjustment's purpose).
@@ -150,16 +158,21 @@ def adjustments(config) -> list[tuple[str, Adjustment]]:
 
 
 class RoundPlanner:
-  """Plans rounds from a sampler, a global step cap and named seeded adjustments."""
+  """Plans rounds from a sampler, a global step cap, named seeded adjustments and, if given, a
+  learning-rate schedule (round -> client lr) and the split seed of the clients' held-out parts."""
 
   def __init__(self, client_ids: Sequence[str], *, seed: int, clients_per_round: int,
                sampler: str = 'uniform', max_steps: Optional[int] = None,
-               adjustments: Sequence[tuple[str, Adjustment]] = ()):
+               adjustments: Sequence[tuple[str, Adjustment]] = (),
+               learning_rate: Optional[Callable[[int], float]] = None,
+               split_seed: Optional[int] = None):
     self._seed = seeds.check_seed(seed)
     self._sample = SAMPLERS.get(sampler)(client_ids, seed=self._seed,
                                          clients_per_round=clients_per_round)
     self._max_steps = max_steps
     self._adjustments = tuple(adjustments)
+    self._learning_rate = learning_rate
+    self._split_seed = split_seed
 
   def plan(self, round_num: int) -> RoundPlan:
     """The plan of `round_num` (the same every time it is asked)."""
@@ -168,7 +181,11 @@ class RoundPlanner:
         round_num=round_num, sampled=cohort,
         step_caps={c: self._max_steps for c in cohort},
         shuffle_seeds={c: seeds.derive(self._seed, purpose='shuffle', round_num=round_num,
-                                       client=c) for c in cohort})
+                                       client=c) for c in cohort},
+        learning_rate=(None if self._learning_rate is None
+                       else self._learning_rate(round_num)),
+        holdout_seeds=({} if self._split_seed is None else
+                       {c: holdout.client_seed(self._split_seed, c) for c in cohort}))
     for purpose, adjust in self._adjustments:
       plan = adjust(plan, seeds.generator(self._seed, purpose=purpose, round_num=round_num))
     return plan
