@@ -11,6 +11,8 @@ import subprocess
 import time
 from typing import Any, Optional, Sequence
 
+from absl import app
+
 # After SIGTERM a run finishes its current round (one CNN E=5 round can take minutes) and
 # writes its summary; it is killed if it takes longer than this.
 TERM_GRACE_S = 600.0
@@ -112,3 +114,20 @@ def stop(process: subprocess.Popen) -> None:
   except subprocess.TimeoutExpired:
     process.kill()
     process.wait()
+
+
+def check_choices(flag: str, chosen: Sequence[str], known: Sequence[str]) -> None:
+  """UsageError naming `flag` if `chosen` has values outside `known`."""
+  unknown = sorted(set(chosen) - set(known))
+  if unknown:
+    raise app.UsageError(f'unknown {flag} {unknown}; choose from {list(known)}')
+
+
+def run_cells(cells: Sequence[tuple[str, Sequence[str]]], *, budget_s: float = 0) -> None:
+  """Runs each (run name, command) with its log in bench/out/ and prints how it ended (a
+  finished run only reads back; a stopped one resumes next time)."""
+  for name, command in cells:
+    log_path = os.path.join(ensure_out_dir(), f'{name}.log')
+    code, elapsed, stopped = run_logged(command, log_path, budget_s=budget_s)
+    print(f'{name}: exit {code} in {elapsed:.0f} s{" (budget)" if stopped else ""}; '
+          f'log {log_path}', flush=True)
