@@ -70,4 +70,4 @@ def build(*, model, config, aggregator: tff.aggregators.WeightedAggregationFacto
   return fedavg.compose(
       model, update_fn=update_fn, config=config, update_type=update_type,
       aggregator=NormalizedAveragingFactory(
-          aggregator, weighted=layers.LAYERS.get(config.aggregation.aggregator).weighted))
+          aggregator, weighted=layers.mean_layer(config).weighted))
