@@ -42,10 +42,12 @@ def dataset(x, y, batch_size):
 
 
 def numpy_sgd(w, b, x, y, *, lr, batch_size, mu: float = 0.0,
-              max_steps: Optional[int] = None):
-  """Mini-batch SGD on mean softmax cross-entropy (+ mu/2 ||(w, b) - (w0, b0)||^2)."""
+              max_steps: Optional[int] = None, momentum: float = 0.0):
+  """Mini-batch SGD on mean softmax cross-entropy (+ mu/2 ||(w, b) - (w0, b0)||^2), with
+  heavy-ball momentum as PyTorch's SGD (buf = momentum * buf + grad; param -= lr * buf)."""
   w0, b0 = w.copy(), b.copy()
   w, b = w.copy(), b.copy()
+  buf_w, buf_b = np.zeros_like(w, np.float64), np.zeros_like(b, np.float64)
   for step, start in enumerate(range(0, len(y), batch_size)):
     if max_steps is not None and step >= max_steps:
       break
@@ -56,5 +58,6 @@ def numpy_sgd(w, b, x, y, *, lr, batch_size, mu: float = 0.0,
     p /= p.sum(axis=1, keepdims=True)
     p[np.arange(len(yb)), yb] -= 1.0
     grad_w, grad_b = xb.T @ p / len(yb) + mu * (w - w0), p.mean(axis=0) + mu * (b - b0)
-    w, b = w - lr * grad_w, b - lr * grad_b
+    buf_w, buf_b = momentum * buf_w + grad_w, momentum * buf_b + grad_b
+    w, b = w - lr * buf_w, b - lr * buf_b
   return w, b

@@ -12,6 +12,7 @@ from tff_experiments.algorithms import registry as algorithms
 from tff_experiments.algorithms import server_optimizers
 from tff_experiments.clients import federated_data
 from tff_experiments.clients import local_update
+from tff_experiments.clients import lr_schedules
 from tff_experiments.models import architectures
 from tff_experiments.models import model as model_lib
 from tff_experiments.privacy import accounting
@@ -68,6 +69,13 @@ def test_every_dp_mechanism_clips_noises_and_has_an_event(name):
 def test_every_accountant_and_mode_account_the_gaussian(name, mode):
   plan = accounting.PrivacyPlan('gaussian', mode, 'poisson', 100, 10, 1e-5, name)
   assert plan.supported() and 0 < plan.epsilon(1.0, 5) < plan.epsilon(1.0, 10) < np.inf
+
+
+@pytest.mark.parametrize('name', lr_schedules.LR_SCHEDULES.names())
+def test_every_lr_schedule_starts_at_the_base_rate_and_never_grows(name, make_config):
+  client = make_config(client_lr_schedule=name, client_learning_rate=0.2).client
+  rates = [lr_schedules.learning_rate(client, r) for r in range(1, 6)]
+  assert rates[0] == 0.2 and all(0 < b <= a for a, b in zip(rates, rates[1:]))
 
 
 @pytest.mark.parametrize('name', local_update.WEIGHTINGS.names())

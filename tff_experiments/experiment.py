@@ -1,5 +1,6 @@
 """Assembles one experiment from its config: data, model, process, planner, evaluator; runs it."""
 
+import functools
 from typing import Callable, ContextManager, Optional, TextIO
 
 from datasets import base as datasets_base
@@ -8,7 +9,9 @@ from tff_experiments.aggregators import stack
 from tff_experiments.algorithms import registry as algorithms
 from tff_experiments.clients import client_data
 from tff_experiments.clients import federated_data
+from tff_experiments.clients import lr_schedules
 from tff_experiments.evaluation import centralized
+from tff_experiments.evaluation import personalization
 from tff_experiments.models import model as model_lib
 from tff_experiments.privacy import ledger
 from tff_experiments.results import run_dir
@@ -32,22 +35,39 @@ def build_model(config: settings.ExperimentConfig,
 
 def build_process(config: settings.ExperimentConfig, data: datasets_base.FederatedData,
                   model: model_lib.Model):
-  """The learning process over `client_data` tasks."""
+  """The learning process over `client_data` tasks (training on the clients' training parts
+  when personalization holds some of their data out)."""
   process = algorithms.build(config, model=model, aggregator=stack.build(config))
   input_computation = client_data.build_dataset_computation(
-      data.train, epochs=config.client.epochs_per_round, batch_size=config.client.batch_size)
+      data.train, epochs=config.client.epochs_per_round, batch_size=config.client.batch_size,
+      holdout_fraction=personalization.holdout_fraction(config))
   return client_data.compose_with_tasks(input_computation, process)
 
 
 def build_planner(config: settings.ExperimentConfig,
                   data: datasets_base.FederatedData) -> round_plan.RoundPlanner:
   """Round plans from the schedule's sampler, the client step cap, the enabled adjustments
-  (e.g. `--client_dropout_rate`) and `--seed`."""
+  (e.g. `--client_dropout_rate`), the client learning-rate schedule, `--seed` and (for the
+  clients' held-out parts) `--split_seed`."""
   return round_plan.RoundPlanner(
       data.train.client_ids, seed=config.run.seed,
       clients_per_round=config.schedule.clients_per_round,
       sampler=config.schedule.client_sampling, max_steps=config.client.max_steps,
-      adjustments=round_plan.adjustments(config))
+      adjustments=round_plan.adjustments(config),
+      learning_rate=functools.partial(lr_schedules.learning_rate, config.client),
+      split_seed=config.data.split_seed)
+
+
+def build_evaluator(config: settings.ExperimentConfig, data: datasets_base.FederatedData,
+                    model: model_lib.Model) -> loop.Evaluator:
+  """Test-set metrics (`eval/...`), plus `personalization/...` when it is on."""
+  # Personalization's computation first: Keras models traced into a TFF graph invalidate the
+  # eager ones made before them (the centralized evaluator's).
+  personalize = personalization.build_evaluator(config, model, data)
+  evaluate = centralized.build_evaluator(model, test_x=data.test_x, test_y=data.test_y)
+  if personalize is None:
+    return evaluate
+  return lambda weights: {**evaluate(weights), **personalize(weights)}
 
 
 def complete(config: settings.ExperimentConfig,
@@ -74,6 +94,5 @@ def run(config: settings.ExperimentConfig, data: datasets_base.FederatedData,
       worker_timeout_s=config.run.worker_timeout_s)
   return loop.run(schedule, process=build_process(config, data, model),
                   planner=build_planner(config, data),
-                  evaluate=centralized.build_evaluator(model, test_x=data.test_x,
-                                                       test_y=data.test_y),
+                  evaluate=build_evaluator(config, data, model),
                   paths=paths, hooks=hooks.build(config, paths, data), guard=guard, out=out)

@@ -1,4 +1,4 @@
-"""FedProx, FedSGD and FedNova against FedAvg and numpy hand computations."""
+"""FedProx, FedSGD, FedNova and client momentum against FedAvg and numpy hand computations."""
 
 import math
 
@@ -9,6 +9,7 @@ import reference
 from tff_experiments.aggregators import stack
 from tff_experiments.algorithms import registry as algorithms
 from tff_experiments.clients import client_data
+from tff_experiments.core import config as config_lib
 
 pytestmark = pytest.mark.usefixtures('tff_worker')
 
@@ -87,3 +88,34 @@ def test_fednova_with_unequal_steps_matches_the_hand_computed_formula(make_confi
   # And it differs from FedAvg, which weights the long-running client's larger delta more.
   fedavg = _trained(make_config(client_learning_rate=lr), model, [clients], batch)
   assert not np.allclose(fedavg[0], got[0], atol=1e-4)
+
+
+@pytest.mark.parametrize('algorithm,mu', [('fedavg', 0.0), ('fedprox', 1.0)])
+def test_client_momentum_round_equals_numpy_heavy_ball(make_config, algorithm, mu):
+  lr, momentum, batch = 0.3, 0.8, 2
+  model, clients = reference.linear_model(6), _clients((7, 4))
+  got = _trained(make_config(client_learning_rate=lr, client_momentum=momentum,
+                             algorithm=algorithm, proximal_mu=mu), model, [clients], batch)
+  w0, b0 = (np.asarray(v, np.float64) for v in model.initial_weights.trainable)
+  trained = [reference.numpy_sgd(w0, b0, x, y, lr=lr, batch_size=batch, mu=mu,
+                                 momentum=momentum) for x, y in clients]
+  sizes = np.array([len(y) for _, y in clients], np.float64)
+  for index, got_tensor in enumerate(got):
+    want = sum(n * t[index] for n, t in zip(sizes, trained)) / sizes.sum()
+    np.testing.assert_allclose(got_tensor, want, atol=1e-5)
+
+
+def test_fednova_with_momentum_and_equal_steps_equals_fedavg_with_momentum(make_config):
+  model, data = reference.linear_model(7), [_clients((6, 6)), _clients((6, 6), seed=5)]
+  flags = dict(client_learning_rate=0.2, client_momentum=0.7)
+  fedavg = _trained(make_config(**flags), model, data, 2)
+  fednova = _trained(make_config(algorithm='fednova', **flags), model, data, 2)
+  for a, b in zip(fedavg, fednova):
+    np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_client_momentum_is_checked_and_inactive_for_fedsgd(make_config):
+  with pytest.raises(config_lib.ConfigError, match='--client_momentum'):
+    make_config(client_momentum=1.0)
+  assert 'client_momentum' not in config_lib.active_flat(make_config(algorithm='fedsgd'))
+  assert config_lib.active_flat(make_config(client_momentum=0.9))['client_momentum'] == 0.9

@@ -1,7 +1,9 @@
-"""`local_sgd`'s options against numpy references: proximal term, weightings, normalization."""
+"""`local_sgd`'s options against numpy references: proximal term, momentum, weightings,
+normalization, the learning rate carried by the client input."""
 
 import numpy as np
 import pytest
+import tensorflow as tf
 import tensorflow_federated as tff
 
 import reference
@@ -83,3 +85,46 @@ def test_a_non_finite_client_gets_weight_zero_and_is_counted():
   assert [float(r.update_weight) for r in results] == [0.0, 0.0]
   assert all(np.all(u == 0) for r in results for u in r.update)
   assert train['num_clients'] == 2 and train['nonfinite_clients'] == 2
+
+
+@pytest.mark.parametrize('momentum', [0.5, 0.9])
+def test_momentum_matches_numpy_heavy_ball_sgd(momentum):
+  update = local_update.local_sgd(_MODEL, learning_rate=0.2, momentum=momentum)
+  (result,), train = _run(update, [_input()])
+  w0, b0 = _initial()
+  w, b = reference.numpy_sgd(w0, b0, *_CLIENT, lr=0.2, batch_size=3, momentum=momentum)
+  assert train['num_steps'] == 4
+  np.testing.assert_allclose(result.update[0], w0 - w, atol=1e-5)
+  np.testing.assert_allclose(result.update[1], b0 - b, atol=1e-5)
+  plain_w, _ = reference.numpy_sgd(w0, b0, *_CLIENT, lr=0.2, batch_size=3)
+  assert not np.allclose(w, plain_w, atol=1e-3)  # Momentum made a difference.
+
+
+def test_momentum_zero_and_a_carried_learning_rate_are_exactly_the_constant_path():
+  (plain,), _ = _run(local_update.local_sgd(_MODEL, learning_rate=0.4), [_input()])
+  (zero,), _ = _run(local_update.local_sgd(_MODEL, learning_rate=0.4, momentum=0.0), [_input()])
+  carried = client_data.client_input(reference.dataset(*_CLIENT, 3), learning_rate=0.4)
+  (given,), _ = _run(local_update.local_sgd(_MODEL, learning_rate=99.0), [carried])
+  for got in (zero, given):
+    for a, b in zip(got.update, plain.update):
+      np.testing.assert_array_equal(a, b)
+
+
+def test_effective_steps_sum_the_weights_momentum_gives_each_gradient():
+  for rho in (0.0, 0.3, 0.9):
+    for tau in (0, 1, 4, 7):
+      # Gradient j (of tau) is applied at steps j..tau-1 with weights rho^0, rho^1, ...
+      want = sum(rho ** i for j in range(tau) for i in range(tau - j))
+      got = float(local_update.effective_steps(tf.constant(float(tau)), rho))
+      assert got == pytest.approx(want, rel=1e-5, abs=1e-6)
+
+
+def test_normalized_momentum_update_is_the_delta_over_the_effective_steps():
+  (plain,), _ = _run(local_update.local_sgd(_MODEL, learning_rate=0.3, momentum=0.6),
+                     [_input()])
+  (normalized,), _ = _run(local_update.local_sgd(_MODEL, learning_rate=0.3, momentum=0.6,
+                                                 normalize_by_steps=True), [_input()])
+  effective = float(local_update.effective_steps(tf.constant(4.0), 0.6))
+  assert 1.0 < effective < 4.0 / 0.4
+  for got, want in zip(normalized.update, plain.update):
+    np.testing.assert_allclose(got, want / effective, rtol=1e-5)

@@ -28,6 +28,14 @@ def test_row_has_documented_leading_columns_then_the_rest():
   assert row['eval/accuracy'] is None and row['eval_time_s'] is None
 
 
+def test_evaluation_metrics_are_eval_columns_unless_they_name_their_own_group():
+  row = metrics.row(round_metrics=None, round_time_s=0.25, eval_time_s=0.5,
+                    eval_metrics={'accuracy': 0.75, 'num_examples': 10,
+                                  'personalization/after_accuracy_mean': 0.5})
+  assert row['eval/accuracy'] == 0.75 and row['eval/num_examples'] == 10
+  assert row['personalization/after_accuracy_mean'] == 0.5
+
+
 def test_flatten_names_nested_values_and_drops_empty_containers():
   flat = metrics.flatten({'a': {'b': 1, 'c': ()}, 'd': [2, 3]})
   assert flat == {'a/b': 1, 'd/0': 2, 'd/1': 3}

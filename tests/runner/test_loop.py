@@ -68,7 +68,7 @@ def test_a_run_with_a_tuple_valued_setting_resumes(digits_config):
   assert summary['status'] == 'completed' and summary['rounds_completed'] == 4
 
 
-def test_resume_with_quantization_equals_an_uninterruptedrun_helpers.run(digits_config):
+def test_resume_with_quantization_equals_an_uninterrupted_run(digits_config):
   flags = dict(quantization='uniform', quantization_bits=2, quantization_rotation='hadamard')
   full, _ = run_helpers.run(digits_config('q_full', **flags))
   config = digits_config('q_cut', **flags)

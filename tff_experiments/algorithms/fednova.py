@@ -4,8 +4,8 @@ Client i sends d_i = Delta_i / tau_i (its delta over its local steps) and tau_i;
 applies tau_eff * sum_i p_i d_i with tau_eff = sum_i p_i tau_i and p_i the aggregation weights
 (`--client_weighting`; `dataset_size` is the paper's p_i when clients do partial work). With
 `--client_momentum` tau_i is the paper's ||a_i||_1 for momentum (`local_update.effective_steps`).
-With equal steps this is exactly FedAvg. `NormalizedAveragingFactory` wraps the aggregator stack, so
-clipping, quantization etc. apply to d_i.
+With equal steps this is exactly FedAvg. `NormalizedAveragingFactory` wraps the aggregator
+stack, so clipping, quantization etc. apply to d_i.
 """
 
 import collections

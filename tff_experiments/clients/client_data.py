@@ -103,8 +103,10 @@ def _training_input(examples: tf.data.Dataset, client_task, *, epochs: int,
   cap = tf.where(cap == tf.int64.max, tf.constant(NO_STEP_CAP, tf.int64), cap)
   batches = preprocess(examples, shuffle_seed=client_task['shuffle_seed'], epochs=epochs,
                        batch_size=batch_size, max_steps=cap)
-  # One element: the count of examples (lazy; nothing is read unless it is iterated).
-  size = examples.map(lambda e: tf.constant(1, tf.int64)).batch(2**31 - 1).map(tf.reduce_sum)
+  # One element: the count of examples (lazy; nothing is read unless it is iterated). Not
+  # `.batch(huge)`: tf.data preallocates a batch, which takes minutes at 2**31 - 1.
+  size = tf.data.Dataset.range(1).map(
+      lambda _: examples.reduce(tf.constant(0, tf.int64), lambda total, _: total + 1))
   return collections.OrderedDict(batches=batches, dataset_size=size,
                                  learning_rate=_learning_rates(client_task['learning_rate']))
 

@@ -5,7 +5,8 @@ Leading columns, always present and in this order (blank where a round has no va
   round_time_s, eval_time_s
 then every other measurement of the process, flattened with '/' in the process's own order
 (e.g. `train/num_steps`, `finalizer/update_non_finite`, `aggregator/...` for the aggregator
-stack's layers), then the other evaluation metrics (`eval/...`), then the columns of the round
+stack's layers), then the other evaluation metrics (`eval/...`, and evaluations with a group
+of their own such as `personalization/...`), then the columns of the round
 hooks (`plan/...`, later `privacy/...`) and `round_status` (`ok`, `skipped` or `aborted`), so
 each component's measurements reach the CSV without code here.
 """
@@ -70,13 +71,15 @@ def row(*, round_metrics: Any, eval_metrics: Optional[Mapping[str, Any]],
         round_time_s: float, eval_time_s: Optional[float]) -> collections.OrderedDict:
   """The CSV row of one round (without the key column, which `MetricsCsv.write` adds).
 
-  `eval_metrics` are all reported, as `eval/<name>`.
+  `eval_metrics` are all reported, as `eval/<name>`, or as they are when the name has a group
+  of its own (`personalization/before_accuracy_mean`).
   """
   measured = collections.OrderedDict(
       (column_name(name), _scalar(value))
       for name, value in flatten(round_metrics or {}).items())
   evaluated = collections.OrderedDict(
-      (f'eval/{name}', _scalar(value)) for name, value in (eval_metrics or {}).items())
+      (name if '/' in name else f'eval/{name}', _scalar(value))
+      for name, value in (eval_metrics or {}).items())
   values = {**measured, **evaluated, 'round_time_s': round_time_s, 'eval_time_s': eval_time_s}
   out = collections.OrderedDict((name, values.get(name)) for name in LEADING_COLUMNS)
   out.update((name, value) for name, value in measured.items() if name not in out)
