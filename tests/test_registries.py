@@ -7,6 +7,7 @@ import tensorflow as tf
 import tensorflow_federated as tff
 
 import reference
+from tff_experiments.aggregators import secure
 from tff_experiments.aggregators import stack
 from tff_experiments.algorithms import registry as algorithms
 from tff_experiments.algorithms import server_optimizers
@@ -18,6 +19,7 @@ from tff_experiments.models import model as model_lib
 from tff_experiments.privacy import accounting
 from tff_experiments.privacy import mechanisms
 from tff_experiments.runner import round_plan
+from tff_experiments.secagg import rounds as secure_rounds
 
 
 @pytest.mark.parametrize('name', architectures.ARCHITECTURES.names())
@@ -96,3 +98,18 @@ def test_the_embedded_dataset_loads(make_config, tmp_path):
   data = federated_data.load(make_config(cache_dir=str(tmp_path)).data)
   assert len(data.train.client_ids) == 10 and data.test_x.shape[1:] == (8, 8, 1)
   assert np.isin(data.test_y, np.arange(10)).all()
+
+
+@pytest.mark.usefixtures('tff_worker')
+@pytest.mark.parametrize('name', secure_rounds.SETUPS.names())
+def test_every_secure_aggregation_protocol_sets_up_and_sums(name, make_config):
+  assert secure.SECURE_SUMS.names() == secure_rounds.SETUPS.names()
+  config = make_config(secure_aggregation=name, clients_per_round=2)
+  value_type = tff.TensorType(np.float32, [4])
+  outside, next_fn = secure_rounds.aggregation_round(
+      lambda: secure.value_sum(tff.aggregators.SumFactory(), config, weighted=False), value_type)
+  setup = secure_rounds.protocol_setup(config.secure_aggregation, seed=0, client_ids=['a', 'b'],
+                                       round_num=1)
+  values = [np.arange(4, dtype=np.float32), np.full(4, -0.5, np.float32)]
+  output = next_fn(outside.initialize(), values, setup.clients, setup.server)
+  np.testing.assert_allclose(output.result, values[0] + values[1], atol=1e-4)

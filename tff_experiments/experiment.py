@@ -18,6 +18,7 @@ from tff_experiments.results import run_dir
 from tff_experiments.runner import hooks
 from tff_experiments.runner import loop
 from tff_experiments.runner import round_plan
+from tff_experiments.secagg import rounds as secure_rounds
 
 
 def load_data(config: settings.ExperimentConfig) -> datasets_base.FederatedData:
@@ -36,12 +37,14 @@ def build_model(config: settings.ExperimentConfig,
 def build_process(config: settings.ExperimentConfig, data: datasets_base.FederatedData,
                   model: model_lib.Model):
   """The learning process over `client_data` tasks (training on the clients' training parts
-  when personalization holds some of their data out)."""
-  process = algorithms.build(config, model=model, aggregator=stack.build(config))
+  when personalization holds some of their data out), with `--secure_aggregation`'s protocol
+  around each round."""
   input_computation = client_data.build_dataset_computation(
       data.train, epochs=config.client.epochs_per_round, batch_size=config.client.batch_size,
       holdout_fraction=personalization.holdout_fraction(config))
-  return client_data.compose_with_tasks(input_computation, process)
+  return secure_rounds.build(
+      config, lambda: algorithms.build(config, model=model, aggregator=stack.build(config)),
+      input_computation)
 
 
 def build_planner(config: settings.ExperimentConfig,

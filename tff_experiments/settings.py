@@ -13,6 +13,7 @@ from tff_experiments.clients import federated_data
 from tff_experiments.core import config
 from tff_experiments.models import architectures
 from tff_experiments.privacy import privacy_settings
+from tff_experiments.secagg import secagg_settings
 
 @dataclasses.dataclass(frozen=True)
 class ExperimentConfig:
@@ -27,6 +28,7 @@ class ExperimentConfig:
   schedule: sections.ScheduleSettings
   personalization: sections.PersonalizationSettings
   privacy: privacy_settings.PrivacySettings
+  secure_aggregation: secagg_settings.SecAggSettings
 
 
 CROSS_CHECKS = (
@@ -62,7 +64,7 @@ CROSS_CHECKS = (
         ('stop_at_target', 'target_accuracy'),
         lambda f: not f['stop_at_target'] or f['target_accuracy'] is not None,
         '--stop_at_target requires --target_accuracy'),
-) + privacy_settings.CROSS_CHECKS
+) + privacy_settings.CROSS_CHECKS + secagg_settings.CROSS_CHECKS
 
 
 # Settings that head the default run name, in this order.

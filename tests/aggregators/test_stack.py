@@ -10,6 +10,7 @@ from tff_experiments import settings
 from tff_experiments.aggregators import layers
 from tff_experiments.aggregators import stack
 from tff_experiments.results import metrics_csv
+from tff_experiments.secagg import rounds
 
 pytestmark = pytest.mark.usefixtures('tff_worker')
 
@@ -26,10 +27,13 @@ _ENABLING_FLAGS = {
            'clients_per_round': 2},
     'dp_local': {'dp_mechanism': 'gaussian', 'dp_mode': 'local', 'dp_noise_multiplier': 0.0,
                  'dp_clip_norm': 1e6},
+    'secure_sum': {'secure_aggregation': 'masking', 'clients_per_round': 2,
+                   'secagg_clip_norm': 10.0},
 }
 _OWN_MEASUREMENTS = {'clip': 'clipped_count', 'zeroing': 'zeroed_count',
                      'comm_accounting': 'comm/uplink_bits_per_client',
-                     'quantize': 'comm/quantization_mse', 'dp_local': 'clipped_fraction'}
+                     'quantize': 'comm/quantization_mse', 'dp_local': 'clipped_fraction',
+                     'secure_sum': 'secagg/clients_masked'}
 _VALUES = [np.array([1.0, 2.0, 3.0], np.float32), np.array([-3.0, 0.5, 1.0], np.float32)]
 _WEIGHTS = [np.float32(1.0), np.float32(3.0)]
 
@@ -53,9 +57,15 @@ class _ReportingSum(tff.aggregators.UnweightedAggregationFactory):
 
 
 def _aggregate(config, inner=None):
-  factory = stack.build(config, inner=inner)
-  process = factory.create(tff.TensorType(np.float32, [3]), tff.TensorType(np.float32))
-  return process.next(process.initialize(), _VALUES, _WEIGHTS)
+  types = (tff.TensorType(np.float32, [3]), tff.TensorType(np.float32))
+  if config.secure_aggregation.mode == 'none':
+    process = stack.build(config, inner=inner).create(*types)
+    return process.next(process.initialize(), _VALUES, _WEIGHTS)
+  # Secure sums take the protocol's messages of a round (both clients survive).
+  outside, next_fn = rounds.aggregation_round(lambda: stack.build(config, inner=inner), *types)
+  setup = rounds.protocol_setup(config.secure_aggregation, seed=0, client_ids=['a', 'b'],
+                                round_num=1)
+  return next_fn(outside.initialize(), _VALUES, _WEIGHTS, setup.clients, setup.server)
 
 
 def test_the_table_covers_every_layer():
@@ -76,8 +86,9 @@ def test_every_layer_composes_delegates_and_reports(name):
   want = sum(w * v for w, v in zip(weights, _VALUES)) / weights.sum()
   # 16-bit quantization moves a value by at most one step of its tensor's range.
   tolerance = (max(v.max() for v in _VALUES) - min(v.min() for v in _VALUES)) / 2**15
-  np.testing.assert_allclose(output.result, want, rtol=1e-6,
-                             atol=tolerance if name == 'quantize' else 0)
+  # The secure sum rounds each weighted value to a step of clip / ((2^31 - 1) // 2).
+  tolerance = {'quantize': tolerance, 'secure_sum': 10.0 / (2**30 - 1)}.get(name, 0)
+  np.testing.assert_allclose(output.result, want, rtol=1e-6, atol=tolerance)
 
 
 def test_layers_nest_in_the_documented_order():
@@ -85,6 +96,9 @@ def test_layers_nest_in_the_documented_order():
                                'aggregator': 'unweighted_mean'})
   assert stack.enabled_layers(config) == ['zeroing', 'clip', 'quantize', 'unweighted_mean',
                                           'comm_accounting']
+  config = settings.from_flat({'secure_aggregation': 'masking', 'dp_mechanism': 'gaussian',
+                               'dp_noise_multiplier': 1.0})  # The DP sum is the secure sum.
+  assert stack.enabled_layers(config) == ['dp', 'comm_accounting', 'secure_sum']
 
 
 def test_clipping_scales_each_client_before_the_weighted_mean():

@@ -9,8 +9,9 @@ for seeded randomness). Kinds, outermost first:
 - exactly one `mean` layer turns client values into the server's average: `--aggregator`'s,
   or under central DP the DP-FedAvg mean (clip, sum, noise, divide: `dp`); its inner factory
   is the sum of (possibly weighted) client values;
-- `sum` layers replace that plain sum from the inside (communication accounting, innermost;
-  later secure sum).
+- `sum` layers replace that plain sum from the inside (communication accounting, then the
+  secure sum innermost: `secure`; under secure aggregation the mean's weights are summed
+  securely too).
 
 Every layer reports its own measurements (TFF's factories nest the inner one's beside them),
 and they reach metrics.csv under `aggregator/...` with no code elsewhere.
@@ -23,6 +24,7 @@ import tensorflow_federated as tff
 
 from tff_experiments.aggregators import dp
 from tff_experiments.aggregators import quantization
+from tff_experiments.aggregators import secure
 from tff_experiments.core import registry
 from tff_experiments.core import seeds
 
@@ -56,8 +58,18 @@ def _dp_mode(config: Any) -> str:
   return config.privacy.mode if config.privacy.mechanism != 'none' else ''
 
 
+def _secure(config: Any) -> bool:
+  return config.secure_aggregation.mode in secure.SECURE_SUMS
+
+
 def _comm_accounting(inner: Factory, config: Any) -> Factory:
   a = config.aggregation
+  if _secure(config):  # b-bit integers on a public scale (one per server), and the weight.
+    return quantization.CommAccountingFactory(
+        inner, uplink_bits=config.secure_aggregation.bits, rotation=False,
+        side_information=False, downlink_bits=a.downlink_bits,
+        copies=secure.SECURE_SUMS.get(config.secure_aggregation.mode).servers,
+        extra_bits=secure.WEIGHT_BITS if mean_layer(config).weighted else 0)
   quantized = a.quantization != 'none'
   return quantization.CommAccountingFactory(
       inner, uplink_bits=a.quantization_bits if quantized else quantization.FLOAT_BITS,
@@ -71,13 +83,18 @@ def _quantize(inner: Factory, config: Any) -> Factory:
       inner, bits=a.quantization_bits, stochastic=a.quantization_rounding == 'stochastic',
       rotation=a.quantization_rotation == 'hadamard',
       seed=seeds.derive(config.run.seed, purpose='quantization'),
-      weighted=mean_layer(config).weighted)
+      weighted=mean_layer(config).weighted, diagnostics=not _secure(config))
 
 
 LAYERS: registry.Registry[Layer] = registry.Registry('aggregator layer', flag='aggregator', entries={
     'comm_accounting': Layer(
         kind='sum', position=1000, enabled=lambda c: True, wrap=_comm_accounting,
         help='report the exact uplink and downlink bits of every round (comm/...)'),
+    'secure_sum': Layer(
+        kind='sum', position=1100, enabled=_secure,
+        wrap=lambda inner, c: secure.value_sum(inner, c, weighted=mean_layer(c).weighted),
+        help='secure aggregation: the server receives only masked vectors or shares '
+             '(--secure_aggregation, secagg/...)'),
     'zeroing': Layer(
         kind='update', position=10,
         enabled=lambda c: c.aggregation.zeroing_norm is not None,
@@ -99,7 +116,8 @@ LAYERS: registry.Registry[Layer] = registry.Registry('aggregator layer', flag='a
     'mean': Layer(
         kind='mean', position=100,
         enabled=lambda c: not _dp_mode(c) and c.aggregation.aggregator == 'mean',
-        wrap=lambda inner, c: tff.aggregators.MeanFactory(value_sum_factory=inner),
+        wrap=lambda inner, c: tff.aggregators.MeanFactory(
+            value_sum_factory=inner, weight_sum_factory=secure.weight_sum(c)),
         help='average weighted by each client\'s update weight (FedAvg: examples)'),
     'unweighted_mean': Layer(
         kind='mean', position=100, weighted=False,

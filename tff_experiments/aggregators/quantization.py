@@ -36,12 +36,15 @@ def side_bits(num_tensors: int, *, rotation: bool) -> int:
   return _SIDE_BITS_PER_TENSOR * num_tensors + (_ROTATION_SEED_BITS if rotation else 0)
 
 
-def message_bits(sizes: Sequence[int], *, bits: int, rotation: bool) -> int:
-  """Bits one client sends for tensors of `sizes` elements: float32 when `bits` is 32."""
+def message_bits(sizes: Sequence[int], *, bits: int, rotation: bool,
+                 side_information: bool = True) -> int:
+  """Bits one client sends for tensors of `sizes` elements: float32 when `bits` is 32;
+  without side information for integers on a fixed scale (secure aggregation's)."""
   if bits >= FLOAT_BITS:
     return FLOAT_BITS * sum(sizes)
   sent = [quantizers.padded_size(n) if rotation else n for n in sizes]
-  return bits * sum(sent) + side_bits(len(sizes), rotation=rotation)
+  side = side_bits(len(sizes), rotation=rotation) if side_information else 0
+  return bits * sum(sent) + side
 
 
 def _leaves(value_type: tff.types.Type) -> list[tff.TensorType]:
@@ -54,10 +57,12 @@ class QuantizeFactory(seeded.SeededUpdateLayer):
   """Quantizes each client update before the inner (weighted) aggregation; see module doc."""
 
   def __init__(self, inner: tff.aggregators.WeightedAggregationFactory, *, bits: int,
-               stochastic: bool, rotation: bool, seed: int, weighted: bool):
+               stochastic: bool, rotation: bool, seed: int, weighted: bool,
+               diagnostics: bool = True):
     super().__init__(inner)
     self._bits, self._stochastic = bits, stochastic
     self._rotation, self._seed, self._weighted = rotation, seed, weighted
+    self._diagnostics = diagnostics  # Off under secure aggregation: they read each update.
 
   def transform(self, value_type) -> tff.Computation:
     side = float(side_bits(len(_leaves(value_type)), rotation=self._rotation))
@@ -80,6 +85,8 @@ class QuantizeFactory(seeded.SeededUpdateLayer):
 
   def report(self, value, weight, output, extra):
     """`comm/quantization_mse` against the unquantized mean, the entropy-coded bits."""
+    if not self._diagnostics:
+      return tff.federated_zip(collections.OrderedDict(quantized=output.measurements))
     value_type = value.type_signature.member
     sizes = sum(int(np.prod(t.shape)) for t in _leaves(value_type))
 
@@ -107,15 +114,17 @@ class CommAccountingFactory(tff.aggregators.UnweightedAggregationFactory):
   """
 
   def __init__(self, inner: tff.aggregators.UnweightedAggregationFactory, *, uplink_bits: int,
-               rotation: bool, downlink_bits: int):
+               rotation: bool, downlink_bits: int, side_information: bool = True,
+               copies: int = 1, extra_bits: int = 0):
     self._inner = inner
-    self._uplink = dict(bits=uplink_bits, rotation=rotation)
+    self._uplink = dict(bits=uplink_bits, rotation=rotation, side_information=side_information)
+    self._copies, self._extra = copies, extra_bits  # E.g. two servers' shares, a weight.
     self._downlink = dict(bits=downlink_bits, rotation=False)
 
   def create(self, value_type) -> tff.templates.AggregationProcess:
     inner = self._inner.create(value_type)
     sizes = [int(np.prod(t.shape)) for t in _leaves(value_type)]
-    per_client = float(message_bits(sizes, **self._uplink))
+    per_client = float(self._copies * (message_bits(sizes, **self._uplink) + self._extra))
     downlink = float(message_bits(sizes, **self._downlink))
     ratio = FLOAT_BITS * sum(sizes) / per_client
 

@@ -25,8 +25,9 @@ from tff_experiments.core import files
 _RENAMES = {'client_work/train/num_examples': 'num_examples'}
 _PREFIX_RENAMES = (('client_work/train/', 'train/'),)
 # Groups a component files its measurements under, reported as `<group>/...` wherever the
-# component nests in the process (e.g. the quantize layer's `comm` under the clip layer).
-HOISTED_GROUPS = ('comm',)
+# component nests in the process (e.g. the quantize layer's `comm` under the clip layer, the
+# secure sum's `secagg` under the mean or the DP layer).
+HOISTED_GROUPS = ('comm', 'secagg')
 LEADING_COLUMNS = ('train/loss', 'train/accuracy', 'eval/loss', 'eval/accuracy', 'num_examples',
                    'round_time_s', 'eval_time_s')
 KEY_COLUMN = 'round_num'

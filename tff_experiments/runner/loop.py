@@ -51,6 +51,13 @@ def _aborted(measurements: Any) -> bool:
              for name, value in metrics_csv.flatten(measurements).items())
 
 
+def _next(process, state, plan: round_plan.RoundPlan):
+  """`process.next` on the plan's reporting clients' tasks; a process that runs a protocol
+  around the round (secure aggregation: keys, drop-outs) takes the whole plan instead."""
+  planned = getattr(process, 'next_planned', None)
+  return planned(state, plan) if planned is not None else process.next(state, plan.tasks())
+
+
 def _progress_line(round_num: int, total: int, row: Mapping, seconds: Sequence[float]) -> str:
   recent = seconds[-10:]
   per_round = sum(recent) / len(recent)
@@ -141,7 +148,7 @@ def run(schedule: Schedule, *, process: tff.learning.templates.LearningProcess,
       round_status, measurements = 'skipped', None
       if not plan.skipped:
         with guard(_round_timeout(schedule, seconds)):
-          output = process.next(state, plan.tasks())
+          output = _next(process, state, plan)
         measurements = output.metrics
         round_status = 'aborted' if _aborted(measurements) else 'ok'
         if round_status == 'ok':

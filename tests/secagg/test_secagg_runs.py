@@ -1,0 +1,104 @@
+"""Secure aggregation in real runs: the model of the plain run up to rounding, drop-outs
+unmasked, aborted rounds, resume, and nothing unmasked crossing to the server."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import federated_types
+import run_helpers
+from tff_experiments import experiment
+from tff_experiments.results import run_dir
+from tff_experiments.secagg import rounds
+
+pytestmark = pytest.mark.usefixtures('tff_worker')
+
+
+@pytest.fixture
+def digits_config(make_config, tmp_path):
+  def make(name, **overrides):
+    return make_config(**{
+        'root_output_dir': str(tmp_path), 'experiment_name': name,
+        'cache_dir': str(tmp_path / 'cache'), 'total_rounds': 3, 'rounds_per_checkpoint': 2,
+        'clients_per_round': 4, 'num_clients': 10, 'client_learning_rate': 0.3, **overrides})
+  return make
+
+
+@pytest.mark.parametrize('mode', ['masking', 'two_server'])
+def test_a_secure_run_is_the_plain_run_up_to_rounding(digits_config, mode):
+  plain, _ = run_helpers.run(digits_config('plain'))
+  secure, summary = run_helpers.run(digits_config(mode, secure_aggregation=mode))
+  columns = ['train/loss', 'train/accuracy', 'eval/loss', 'eval/accuracy']
+  want, got = run_helpers.metrics(plain), run_helpers.metrics(secure)
+  pd.testing.assert_frame_equal(got[columns], want[columns], rtol=1e-4)
+  assert (got['secagg/aborted'] == 0).all() and (got['secagg/clients_masked'] == 4).all()
+  assert (got['secagg/uplink_bits_round'] > got['comm/uplink_bits_round']).all() == (
+      mode == 'masking')  # Key agreement and shares come on top.
+  assert summary['status'] == 'completed'
+
+
+def test_a_round_with_drop_outs_is_the_plain_mean_of_the_survivors(digits_config):
+  flags = dict(secure_aggregation='masking', secagg_dropout_rate=0.4, secagg_threshold=1)
+  config = digits_config('drops', **flags)
+  data = experiment.load_data(config)
+  model = experiment.build_model(config, data)
+  secure = experiment.build_process(config, data, model)
+  plain = experiment.build_process(digits_config('plain'), data, model)
+  planner = experiment.build_planner(config, data)
+  state, plain_state, dropped = secure.initialize(), plain.initialize(), 0
+  for round_num in (1, 2, 3):
+    plan = planner.plan(round_num)
+    gone = rounds.dropped_after_masking(plan.reporting, rate=0.4, seed=config.run.seed,
+                                        round_num=round_num)
+    if len(gone) == len(plan.reporting):
+      continue
+    dropped += len(gone)
+    got = secure.next_planned(state, plan)
+    plain_state = plain.set_model_weights(plain_state, secure.get_model_weights(state))
+    want = plain.next(plain_state, [t for t in plan.tasks() if t['client_id'] not in gone])
+    for g, w in zip(secure.get_model_weights(got.state).trainable,
+                    plain.get_model_weights(want.state).trainable):
+      np.testing.assert_allclose(g, w, atol=1e-6)
+    state, plain_state = got.state, want.state
+  assert dropped > 0
+
+
+def test_too_few_survivors_abort_the_round_and_the_next_one_proceeds(digits_config):
+  paths, summary = run_helpers.run(digits_config(
+      'abort', secure_aggregation='masking', secagg_threshold=4, secagg_dropout_rate=0.15,
+      total_rounds=6))
+  rows = run_helpers.metrics(paths)
+  aborted = rows['round_status'] == 'aborted'
+  assert list(aborted) == list(rows['secagg/aborted'] == 1)
+  assert aborted.any() and not aborted.all() and summary['rounds_aborted'] == aborted.sum()
+  for i in np.flatnonzero(aborted)[np.flatnonzero(aborted) > 0]:  # The model did not change,
+    assert rows['eval/loss'][i] == rows['eval/loss'][i - 1]
+  # ... and the round after an aborted one trains it.
+  after = [i + 1 for i in np.flatnonzero(aborted) if i + 1 < len(rows) and not aborted[i + 1]]
+  assert after and all(rows['eval/loss'][i] != rows['eval/loss'][i - 1] for i in after)
+
+
+def test_a_resumed_secure_run_equals_an_uninterrupted_one(digits_config):
+  flags = dict(secure_aggregation='masking', secagg_dropout_rate=0.3, secagg_threshold=2,
+               total_rounds=4)
+  full, _ = run_helpers.run(digits_config('full', **flags))
+  config = digits_config('cut', **flags)
+  with pytest.raises(RuntimeError, match='simulated crash'):
+    run_helpers.run(config, out=run_helpers.CrashAfter(3))
+  run_helpers.run(config)
+  drop = ['secagg/protocol_time_s']
+  pd.testing.assert_frame_equal(run_helpers.metrics(full).drop(columns=drop),
+                                run_helpers.metrics(run_dir.paths_of(config)).drop(columns=drop),
+                                check_exact=True)
+
+
+def test_no_unmasked_update_crosses_to_the_server_in_a_whole_round(digits_config):
+  config = digits_config('structure', secure_aggregation='masking', clip_norm=10.0,
+                         quantization='uniform')
+  data = experiment.load_data(config)
+  model = experiment.build_model(config, data)
+  process = experiment.build_process(config, data, model)
+  shapes = {tuple(np.shape(w)) for w in model.initial_weights.trainable}
+  crossing = [(uri, t) for uri, m in federated_types.client_to_server(process.next)
+              for t in federated_types.tensors(m) if tuple(t.shape) in shapes]
+  assert crossing and all(uri == 'federated_sum' and t.dtype == np.int64 for uri, t in crossing)

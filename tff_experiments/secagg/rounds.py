@@ -1,0 +1,185 @@
+"""Secure aggregation around each round: the protocol's setup in the driver, then one TFF round.
+
+A round of TFF is one computation run by its C++ worker, which cannot run X25519 or Shamir, so
+the protocol's key agreement, secret sharing and the server's reconstruction run in the driver
+before it, as each client's and the server's setup steps (`SETUPS`, by `--secure_aggregation`):
+the clients that drop after masking (`--secagg_dropout_rate`, seeded by (seed, round)) never
+deliver a masked input, and the server rebuilds what it needs from the survivors' shares only.
+The results enter the round computation as its own federated values (`messages`): a secret
+message per client at CLIENTS, the server's at SERVER. The computation takes the survivors'
+tasks and these messages, and builds the learning process inside its trace with the messages
+bound, so the stack's secure sums mask inside each client's TFF computation and unmask in the
+server's: the server-side code receives masked vectors (or one share each) and the seeds it
+rebuilt, nothing else of a client's update.
+
+`SecureRounds` has the round loop's process interface (`initialize`, `get_model_weights`) and
+`next_planned(state, plan)`: the protocol needs the round number and the cohort.
+"""
+
+import collections
+import dataclasses
+import time
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import tensorflow_federated as tff
+
+from tff_experiments.clients import client_data
+from tff_experiments.core import registry
+from tff_experiments.core import seeds
+from tff_experiments.secagg import masking
+from tff_experiments.secagg import messages
+from tff_experiments.secagg import protocol
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+  """A round's protocol outcome: whose masked inputs arrive, their messages (same order), the
+  server's message."""
+  survivors: tuple[str, ...]
+  clients: list
+  server: collections.OrderedDict
+
+
+def dropped_after_masking(client_ids: Sequence[str], *, rate: float, seed: int,
+                          round_num: int) -> set[str]:
+  """Each client independently drops after sharing its keys with probability `rate`."""
+  draws = seeds.generator(seed, purpose='secagg_dropout', round_num=round_num).random(
+      len(client_ids))
+  return {c for c, u in zip(client_ids, draws) if u < rate}
+
+
+def masking_graph(client_ids: Sequence[str], *, neighbors, seed: int,
+                  round_num: int) -> dict[str, tuple[str, ...]]:
+  """The round's masking graph (SecAgg+'s drawn from (seed, round))."""
+  return protocol.masking_graph(
+      client_ids, neighbors=neighbors,
+      rng=seeds.generator(seed, purpose='secagg_graph', round_num=round_num))
+
+
+def _masking(client_ids: Sequence[str], *, round_num: int, seed: int, settings) -> Setup:
+  """Bonawitz et al. (`protocol.run_round`) over the cohort's masking graph."""
+  graph = masking_graph(client_ids, neighbors=settings.neighbors, seed=seed,
+                        round_num=round_num)
+  dropped = dropped_after_masking(client_ids, rate=settings.dropout_rate, seed=seed,
+                                  round_num=round_num)
+  result = protocol.run_round(client_ids, neighbors=graph, dropped=dropped,
+                              threshold=settings.threshold, seed=seed, round_num=round_num)
+  unmask = result.unmask or ()
+  server = messages.server_message(
+      participants=len(client_ids), unmasked=result.unmask is not None,
+      unmask_seeds=[s for s, _ in unmask], unmask_signs=[sign for _, sign in unmask],
+      clients_masked=len(client_ids), dropped_after_masking=len(dropped),
+      recovered=result.recovered, key_agreement_bits=8.0 * result.key_bytes,
+      share_bits=8.0 * result.share_bytes)
+  clients = [messages.client_message(result.inputs[c].pair_seeds, result.inputs[c].pair_signs,
+                                     result.inputs[c].self_seed) for c in result.survivors]
+  return Setup(result.survivors, clients, server)
+
+
+def _two_server(client_ids: Sequence[str], *, round_num: int, seed: int, settings) -> Setup:
+  """Each client's share seed, drawn from (seed, round, client): nothing to agree on."""
+  del settings
+  clients = [messages.client_message(self_seed=protocol.prg_seed(seeds.generator(
+      seed, purpose='secagg_share', round_num=round_num, client=c).bytes(protocol.SEED_BYTES)))
+             for c in client_ids]
+  server = messages.server_message(participants=len(client_ids), unmasked=True,
+                                   clients_masked=len(client_ids))
+  return Setup(tuple(client_ids), clients, server)
+
+
+# `--secure_aggregation` -> fn(client ids, *, round_num, seed, settings) -> Setup.
+SETUPS: registry.Registry[Callable[..., Setup]] = registry.Registry(
+    'secure aggregation protocol', flag='secure_aggregation',
+    entries={'masking': _masking, 'two_server': _two_server})
+
+
+def protocol_setup(settings, *, seed: int, client_ids: Sequence[str], round_num: int) -> Setup:
+  """The setup of `settings.mode`'s protocol for a round's cohort, its time in the server
+  message."""
+  began = time.perf_counter()
+  if client_ids and masking.levels(settings.bits, len(client_ids)) < 1:
+    raise ValueError(f'--secagg_bits={settings.bits} cannot sum the {len(client_ids)} clients '
+                     f'of round {round_num} without wrapping around')
+  setup = SETUPS.get(settings.mode)(list(client_ids), round_num=round_num, seed=seed,
+                                    settings=settings)
+  setup.server['protocol_time_s'] = np.float64(time.perf_counter() - began)
+  return setup
+
+
+def aggregation_round(build_factory: Callable[[], Any], value_type, weight_type=None) -> tuple:
+  """(the process of `build_factory()` built outside any round, for `initialize`; a
+  computation (state, values[, weights], client messages, server message) running one round of
+  it with the messages bound). A factory is weighted iff `weight_type` is given. For testing
+  and benchmarking layers on their own."""
+  types = (value_type,) if weight_type is None else (value_type, weight_type)
+  outside = build_factory().create(*types)
+  state_type = outside.initialize.type_signature.result
+  client_messages_type = tff.FederatedType(messages.CLIENT_TYPE, tff.CLIENTS)
+  server_message_type = tff.FederatedType(messages.SERVER_TYPE, tff.SERVER)
+
+  def run(state, values, client_messages, server_message):
+    with messages.bind(client_messages, server_message):
+      process = build_factory().create(*types)
+    return process.next(state, *values)
+
+  if weight_type is None:
+    next_fn = tff.federated_computation(
+        lambda state, value, client_messages, server_message: run(
+            state, (value,), client_messages, server_message),
+        state_type, tff.FederatedType(value_type, tff.CLIENTS), client_messages_type,
+        server_message_type)
+  else:
+    next_fn = tff.federated_computation(
+        lambda state, value, weight, client_messages, server_message: run(
+            state, (value, weight), client_messages, server_message),
+        state_type, tff.FederatedType(value_type, tff.CLIENTS),
+        tff.FederatedType(weight_type, tff.CLIENTS), client_messages_type, server_message_type)
+  return outside, next_fn
+
+
+class SecureRounds:
+  """A learning process over ClientTasks whose every round runs a secure-aggregation protocol
+  (see module doc). `build()` makes the learning process over ClientInputs."""
+
+  def __init__(self, build: Callable[[], tff.learning.templates.LearningProcess],
+               input_computation: tff.Computation, *, settings, seed: int):
+    self._settings, self._seed = settings, seed
+    outside = client_data.compose_with_tasks(input_computation, build())
+    self.initialize, self.get_model_weights = outside.initialize, outside.get_model_weights
+
+    @tff.federated_computation(outside.initialize.type_signature.result,
+                               tff.FederatedType(client_data.TASK_TYPE, tff.CLIENTS),
+                               tff.FederatedType(messages.CLIENT_TYPE, tff.CLIENTS),
+                               tff.FederatedType(messages.SERVER_TYPE, tff.SERVER))
+    def next_fn(state, tasks, client_messages, server_message):
+      with messages.bind(client_messages, server_message):
+        process = build()
+      return process.next(state, tff.federated_map(input_computation, tasks))
+
+    self.next = next_fn
+
+  def next_planned(self, state, plan) -> tff.learning.templates.LearningProcessOutput:
+    """One round on the plan's reporting clients through the protocol; the old state and an
+    aborted record if no masked input arrived at all."""
+    setup = protocol_setup(self._settings, seed=self._seed, client_ids=plan.reporting,
+                           round_num=plan.round_num)
+    arrived = set(setup.survivors)
+    tasks = [t for t in plan.tasks() if t['client_id'] in arrived]
+    if not tasks:
+      report = {k: setup.server[k] for k in ('clients_masked', 'dropped_after_masking',
+                                             'recovered', 'key_agreement_bits', 'share_bits',
+                                             'protocol_time_s')}
+      return tff.learning.templates.LearningProcessOutput(
+          state, collections.OrderedDict(secagg=collections.OrderedDict(aborted=1, **report)))
+    return self.next(state, tasks, setup.clients, setup.server)
+
+
+def build(config, build_process: Callable[[], tff.learning.templates.LearningProcess],
+          input_computation: tff.Computation):
+  """The run's process over ClientTasks: `build_process()`'s, with the protocol of
+  `--secure_aggregation` around every round unless it is `none`."""
+  settings = config.secure_aggregation
+  if settings.mode not in SETUPS:
+    return client_data.compose_with_tasks(input_computation, build_process())
+  return SecureRounds(build_process, input_computation, settings=settings, seed=config.run.seed)
