@@ -8,9 +8,10 @@ r"""Privacy against utility of DP-FedAvg: accuracy and epsilon on real MNIST and
 DP-FedAvg (McMahan et al. 2018) set up as in TFF's DP tutorial: the 2NN (200-200 MLP),
 Poisson client sampling, unweighted averaging of L2-clipped updates (clip 0.3), Gaussian noise,
 plain server SGD at lr 1, delta 1e-5 (server momentum 0.9 with clip 1, the tutorial's server
-optimizer, accumulated the noise and diverged here: z=0.5 fell from 0.83 to 0.49 by round 100). MNIST: 1000 clients (60 examples each),
-50 expected per round (q = 0.05), B=20, E=1, client lr 0.1 (a client takes 3 steps, so the
-tutorial's 0.01, for EMNIST writers of ~200 examples, would barely move). --rounds rounds
+optimizer, accumulated the noise and diverged here: z=0.5 fell from 0.83 to 0.49 by round 100).
+MNIST: 1000 clients (60 examples each), 50 expected per round (q = 0.05), B=20, E=1, client lr
+0.1 (a client takes 3 steps, so the tutorial's 0.01, for EMNIST writers of ~200 examples, would
+barely move). --rounds rounds
 (default 100), evaluated every 5 and at the last. Groups (--groups, default all):
 
   noise     MNIST iid and shards (2 label-sorted shards per client), z in {0, 0.3, 0.5, 1}

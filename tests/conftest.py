@@ -24,6 +24,18 @@ def make_config():
   return make
 
 
+@pytest.fixture
+def digits_config(make_config, tmp_path):
+  """Returns `make(name, **overrides)`: a 4-round digits run named `name` under tmp_path."""
+  def make(name, **overrides):
+    return make_config(**{
+        'root_output_dir': str(tmp_path), 'experiment_name': name,
+        'cache_dir': str(tmp_path / 'cache'), 'total_rounds': 4, 'rounds_per_checkpoint': 2,
+        'clients_per_round': 3, 'num_clients': 10, 'client_learning_rate': 0.3,
+        **overrides})
+  return make
+
+
 @pytest.fixture(scope='session')
 def tff_worker(tmp_path_factory):
   """TFF computations in this session run on one private worker, stopped at the end."""

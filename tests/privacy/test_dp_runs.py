@@ -13,17 +13,6 @@ from tff_experiments.results import run_dir
 pytestmark = pytest.mark.usefixtures('tff_worker')
 
 
-@pytest.fixture
-def digits_config(make_config, tmp_path):
-  def make(name, **overrides):
-    return make_config(**{
-        'root_output_dir': str(tmp_path), 'experiment_name': name,
-        'cache_dir': str(tmp_path / 'cache'), 'total_rounds': 4, 'rounds_per_checkpoint': 2,
-        'clients_per_round': 3, 'num_clients': 10, 'client_learning_rate': 0.3,
-        **overrides})
-  return make
-
-
 def test_no_noise_and_a_huge_clip_is_exactly_unweighted_fedavg(digits_config):
   plain, _ = run_helpers.run(digits_config('plain', aggregator='unweighted_mean'))
   dp, summary = run_helpers.run(digits_config(

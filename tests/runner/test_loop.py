@@ -15,16 +15,6 @@ from tff_experiments.results import summary as summary_lib
 pytestmark = pytest.mark.usefixtures('tff_worker')
 
 
-@pytest.fixture
-def digits_config(make_config, tmp_path):
-  def make(name, **overrides):
-    return make_config(root_output_dir=str(tmp_path), experiment_name=name,
-                       cache_dir=str(tmp_path / 'cache'), total_rounds=4,
-                       rounds_per_checkpoint=2, clients_per_round=3, num_clients=10,
-                       client_learning_rate=0.3, **overrides)
-  return make
-
-
 def test_same_seed_same_metrics_other_seed_other_metrics(digits_config):
   a, _ = run_helpers.run(digits_config('a', seed=5))
   b, _ = run_helpers.run(digits_config('b', seed=5))
