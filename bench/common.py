@@ -123,11 +123,13 @@ def check_choices(flag: str, chosen: Sequence[str], known: Sequence[str]) -> Non
     raise app.UsageError(f'unknown {flag} {unknown}; choose from {list(known)}')
 
 
-def run_cells(cells: Sequence[tuple[str, Sequence[str]]], *, budget_s: float = 0) -> None:
-  """Runs each (run name, command) with its log in bench/out/ and prints how it ended (a
-  finished run only reads back; a stopped one resumes next time)."""
+def run_cells(cells: Sequence[tuple[str, Sequence[str]]], *, budget_s: float = 0,
+              log_dir: Optional[str] = None) -> None:
+  """Runs each (run name, command) with its log in `log_dir` (default bench/out/) and prints
+  how it ended (a finished run only reads back; a stopped one resumes next time)."""
+  log_dir = log_dir or ensure_out_dir()
   for name, command in cells:
-    log_path = os.path.join(ensure_out_dir(), f'{name}.log')
+    log_path = os.path.join(log_dir, f'{name}.log')
     code, elapsed, stopped = run_logged(command, log_path, budget_s=budget_s)
     print(f'{name}: exit {code} in {elapsed:.0f} s{" (budget)" if stopped else ""}; '
           f'log {log_path}', flush=True)

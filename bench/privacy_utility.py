@@ -184,9 +184,7 @@ def compare(points: Sequence[Point]) -> None:
 def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  unknown = sorted(set(_GROUPS.value) - set(GROUPS))
-  if unknown:
-    raise app.UsageError(f'unknown --groups {unknown}; choose from {list(GROUPS)}')
+  common.check_choices('--groups', _GROUPS.value, list(GROUPS))
   points = selected_points()
   if _DRY_RUN.value:
     for point in points:
@@ -195,10 +193,7 @@ def main(argv: Sequence[str]) -> None:
   root = repo_path(_ROOT.value)
   os.makedirs(root, exist_ok=True)
   print(common.machine_line(), flush=True)
-  for point in points:
-    log_path = os.path.join(root, f'{run_name(point)}.log')
-    code, elapsed, _ = common.run_logged(command(point), log_path)
-    print(f'{run_name(point)}: exit {code} in {elapsed:.0f} s; log {log_path}', flush=True)
+  common.run_cells([(run_name(p), command(p)) for p in points], log_dir=root)
   print(f'\nDP-FedAvg, 2NN, 50 expected clients per round (Poisson), B=20, E=1, client lr 0.1, '
         f'server SGD lr 1, clip {FIXED_CLIP} (adaptive from 0.1), {_ROUNDS.value} rounds, RDP '
         'accountant; target rows show the calibrated z')

@@ -92,14 +92,11 @@ def main(argv: Sequence[str]) -> None:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   bits_list = sorted({int(b) for b in _BITS.value}, reverse=True)
   print(common.machine_line(), flush=True)
-  for partition in _PARTITIONS.value:
-    for bits, rotation in [(32, 'none')] + [c for c in cells(bits_list) if c[0] < 32]:
-      name = run_name(partition, bits, rotation)
-      log_path = os.path.join(common.ensure_out_dir(), f'{name}.log')
-      code, elapsed, stopped = common.run_logged(command(partition, bits, rotation), log_path,
-                                                 budget_s=_TIME_BUDGET_S.value)
-      print(f'{name}: exit {code} in {elapsed:.0f} s{" (budget)" if stopped else ""}; '
-            f'log {log_path}', flush=True)
+  common.run_cells(
+      [(run_name(partition, bits, rotation), command(partition, bits, rotation))
+       for partition in _PARTITIONS.value
+       for bits, rotation in [(32, 'none')] + [c for c in cells(bits_list) if c[0] < 32]],
+      budget_s=_TIME_BUDGET_S.value)
   rows = [row for p in _PARTITIONS.value for row in table(p, bits_list)]
   print(f'\nMNIST 2NN, 100 clients, 10 per round, E=1, B=10, {_ROUNDS.value} rounds, '
         'stochastic rounding; deltas and ratios against float32 on the same split')

@@ -78,7 +78,7 @@ def complete(config: settings.ExperimentConfig,
   """The config with the settings that need the data filled in (DP's delta for natural
   datasets, a noise multiplier calibrated to --dp_target_epsilon); recorded in hparams.json."""
   return ledger.complete(config, population=len(data.train.client_ids),
-                         planner=build_planner(config, data))
+                         planner=lambda: build_planner(config, data))
 
 
 def run(config: settings.ExperimentConfig, data: datasets_base.FederatedData,

@@ -47,10 +47,19 @@ SAMPLING_EVENTS = registry.Registry('DP sampling event', flag='client_sampling',
         Relation.REPLACE_ONE),
 })
 
-# --dp_mode -> fn(plan, mechanism event fn, z) -> (one release's event, neighboring relation)
-MODES = registry.Registry('DP mode', flag='dp_mode', entries={
-    'central': lambda plan, event, z: SAMPLING_EVENTS.get(plan.sampling)(plan, event, z),
-    'local': lambda plan, event, z: (event(z / 2), Relation.ADD_OR_REMOVE_ONE),
+@dataclasses.dataclass(frozen=True)
+class Mode:
+  """A `--dp_mode`: the event of one release, and whether releases are counted per client
+  (each client's participations; epsilon is the worst client's) or per round."""
+  release: Callable[..., tuple]  # (plan, mechanism event fn, z) -> (event, relation)
+  per_client: bool
+
+
+MODES: registry.Registry[Mode] = registry.Registry('DP mode', flag='dp_mode', entries={
+    'central': Mode(release=lambda plan, event, z: SAMPLING_EVENTS.get(plan.sampling)(
+        plan, event, z), per_client=False),
+    'local': Mode(release=lambda plan, event, z: (event(z / 2), Relation.ADD_OR_REMOVE_ONE),
+                  per_client=True),
 })
 
 _CALIBRATION_TOLERANCE = 1e-4  # On the noise multiplier: far below the 1% asked of epsilon.
@@ -75,7 +84,12 @@ class PrivacyPlan:
   def release(self, noise_multiplier: float) -> tuple[dp_accounting.DpEvent, Relation]:
     """The event of one round (central) or one participation (local), and its relation."""
     mechanism_event = mechanisms.MECHANISMS.get(self.mechanism).event
-    return MODES.get(self.mode)(self, mechanism_event, noise_multiplier)
+    return MODES.get(self.mode).release(self, mechanism_event, noise_multiplier)
+
+  @property
+  def per_client(self) -> bool:
+    """Whether releases are each client's participations (local) rather than rounds."""
+    return MODES.get(self.mode).per_client
 
   def supported(self) -> bool:
     """Whether the accountant can account this mechanism, mode and sampling at all."""

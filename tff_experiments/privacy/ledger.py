@@ -9,7 +9,7 @@ noise multiplier calibrated to `--dp_target_epsilon`.
 
 import collections
 import dataclasses
-from typing import Optional
+from typing import Callable, Optional
 
 from tff_experiments.core import config as config_lib
 from tff_experiments.privacy import accounting
@@ -27,18 +27,22 @@ def privacy_plan(config, population: int) -> accounting.PrivacyPlan:
       delta=dp.delta, accountant=dp.accountant)
 
 
-def planned_releases(config, planner: round_plan.RoundPlanner) -> int:
-  """Releases over the planned rounds: the rounds (central), or the most rounds any one client
-  reports in (local; the plans are functions of the seed, so this is known up front)."""
-  if config.privacy.mode == 'central':
-    return config.schedule.total_rounds
-  counts = collections.Counter(c for r in range(1, config.schedule.total_rounds + 1)
-                               for c in planner.plan(r).reporting)
+def planned_releases(plan: accounting.PrivacyPlan, total_rounds: int,
+                     planner: Callable[[], round_plan.RoundPlanner]) -> int:
+  """Releases over the planned rounds: the rounds, or for per-client modes the most rounds any
+  one client reports in (the plans are functions of the seed, so this is known up front)."""
+  if not plan.per_client:
+    return total_rounds
+  plans = planner()
+  counts = collections.Counter(c for r in range(1, total_rounds + 1)
+                               for c in plans.plan(r).reporting)
   return max(counts.values(), default=0)
 
 
-def complete(config, *, population: int, planner: round_plan.RoundPlanner):
-  """The config with delta and the noise multiplier filled in (unchanged without DP)."""
+def complete(config, *, population: int,
+             planner: Callable[[], round_plan.RoundPlanner]):
+  """The config with delta and the noise multiplier filled in (unchanged without DP);
+  `planner()` is called only when the calibration needs the planned cohorts."""
   dp = config.privacy
   if not privacy_settings.enabled(config_lib.flat(config)):
     return config
@@ -47,7 +51,7 @@ def complete(config, *, population: int, planner: round_plan.RoundPlanner):
   if dp.noise_multiplier is None:
     plan = privacy_plan(dataclasses.replace(config, privacy=dp), population)
     dp = dataclasses.replace(dp, noise_multiplier=plan.calibrate(
-        dp.target_epsilon, planned_releases(config, planner)))
+        dp.target_epsilon, planned_releases(plan, config.schedule.total_rounds, planner)))
   return dataclasses.replace(config, privacy=dp)
 
 
@@ -63,7 +67,7 @@ class PrivacyLedger(hooks.RoundHook):
 
   def _releases(self, plan: Optional[round_plan.RoundPlan] = None) -> int:
     """Releases so far, and with `plan`'s round if given."""
-    if self._plan.mode == 'central':
+    if not self._plan.per_client:
       return self._rounds + (plan is not None)
     counts = collections.Counter(self._participations)
     counts.update(plan.reporting if plan is not None else ())
