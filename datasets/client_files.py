@@ -182,7 +182,8 @@ def _open(directory: str, *, expected_ids: list[str]) -> tff.simulation.datasets
   """
   try:
     with open(os.path.join(directory, _META_FILE), encoding='utf-8') as f:
-      meta = json.load(f)
+      meta_text = f.read()
+    meta = json.loads(meta_text)
   except FileNotFoundError as e:
     try:
       names = os.listdir(directory)
@@ -217,8 +218,21 @@ def _open(directory: str, *, expected_ids: list[str]) -> tff.simulation.datasets
       raise cache_dirs.Damaged(f'{rec["file"]} is unreadable: {e}') from e
     if (size, sha256) != (rec['size'], rec['sha256']):
       raise cache_dirs.Damaged(f'{rec["file"]} has changed (sha256 differs from {_META_FILE})')
-  return tff.simulation.datasets.FilePerUserClientData(
-      paths, _make_dataset_fn(dtype_name=dtype_name, shape=shape))
+  return ClientFiles(paths, _make_dataset_fn(dtype_name=dtype_name, shape=shape),
+                     directory=directory, meta_text=meta_text)
+
+
+class ClientFiles(tff.simulation.datasets.FilePerUserClientData):
+  """The file-backed ClientData, plus where its files are and its meta.json's text: whoever
+  else reads the files (a remote TFF worker) can check that it sees this very copy."""
+
+  def __init__(self, client_ids_to_files: Mapping[str, str], dataset_fn, *, directory: str,
+               meta_text: str):
+    super().__init__(client_ids_to_files, dataset_fn)
+    self.directory = directory
+    self.meta_path = os.path.join(directory, _META_FILE)
+    self.meta_text = meta_text
+    self.file_pattern = os.path.join(directory, '*.tfrecord')
 
 
 def _parse_meta(meta: Any) -> tuple[str, tuple[int, int, int], dict[str, dict[str, Any]]]:

@@ -7,25 +7,22 @@ TF 2.14's C++ prints, on every import and at ERROR level (so TF_CPP_MIN_LOG_LEVE
 
 and the same for cuFFT and cuBLAS. They are harmless (the CUDA plugins register twice) but read
 as failures. `import_tensorflow` runs `import tensorflow` with file descriptor 2 pointing at a
-pipe; a thread copies every line to the real stderr except those three, so any other error TF
+pipe (`tff_experiments.core.stderr_filter`); a thread copies every line to the real stderr
+except those three, so any other error TF
 (or Python) writes during the import still appears, in order. Each launch entry point calls it
 before anything imports TF. Setting TF_CPP_MIN_LOG_LEVEL=3 would hide them too, but also every
 real C++ error.
 """
 
-import contextlib
-import os
 import re
 import sys
-import threading
-from typing import Iterator
+
+from tff_experiments.core import stderr_filter
 
 # Exactly the three known registration lines (the cuDNN, cuFFT and cuBLAS plugins).
 NOISE = re.compile(
     rb'^.*\] Unable to register (cuDNN|cuFFT|cuBLAS) factory: Attempting to register factory '
     rb'for plugin (cuDNN|cuFFT|cuBLAS) when one has already been registered\r?\n?$')
-# How long the restored stderr waits for the copying thread to drain the pipe.
-_DRAIN_TIMEOUT_S = 5.0
 
 
 def is_noise(line: bytes) -> bool:
@@ -33,44 +30,9 @@ def is_noise(line: bytes) -> bool:
   return NOISE.match(line) is not None
 
 
-def _copy_lines(read_fd: int, write_fd: int) -> None:
-  """Copies lines from `read_fd` to `write_fd` until EOF, dropping the noise lines."""
-  with os.fdopen(read_fd, 'rb', buffering=0) as source:
-    pending = b''
-    while chunk := source.read(65536):
-      pending += chunk
-      *lines, pending = pending.split(b'\n')
-      kept = b''.join(line + b'\n' for line in lines if not is_noise(line + b'\n'))
-      if kept:
-        os.write(write_fd, kept)
-    if pending and not is_noise(pending):
-      os.write(write_fd, pending)
-
-
-@contextlib.contextmanager
-def filtered_stderr() -> Iterator[None]:
+def filtered_stderr():
   """Within the block, fd 2 (C++ and Python) goes through the noise filter to the real stderr."""
-  if sys.stderr is not None:
-    sys.stderr.flush()
-  try:
-    saved = os.dup(2)
-  except OSError:  # No stderr (closed): nothing to filter.
-    yield
-    return
-  read_fd, write_fd = os.pipe()
-  copier = threading.Thread(target=_copy_lines, args=(read_fd, saved), daemon=True)
-  copier.start()
-  os.dup2(write_fd, 2)
-  os.close(write_fd)
-  try:
-    yield
-  finally:
-    if sys.stderr is not None:
-      sys.stderr.flush()
-    os.dup2(saved, 2)  # Closes the pipe's last write end: the copier sees EOF and ends.
-    copier.join(_DRAIN_TIMEOUT_S)
-    if not copier.is_alive():  # Else a child inherited the pipe: leave the copier its fd.
-      os.close(saved)
+  return stderr_filter.filtered(is_noise)
 
 
 def import_tensorflow():

@@ -38,7 +38,8 @@ from tff_experiments.results import metrics_csv
 from tff_experiments.results import run_dir
 from tff_experiments.results import run_lock
 from tff_experiments.runner import checkpoints
-from tff_experiments.runtime import local_worker
+from tff_experiments.runtime import execution
+from tff_experiments.runtime import remote_workers
 from tff_experiments.runtime import watchdog
 
 flag_binding.define_flags()
@@ -93,6 +94,7 @@ def _prepare(config) -> tuple:
     raise datasets_base.DataError(
         f'--clients_per_round={config.schedule.clients_per_round} exceeds the '
         f'{num_train_clients} training clients of --dataset={config.data.dataset}')
+  execution.check(config.run, data.train)
   return paths, action, data, experiment.complete(config, data)
 
 
@@ -100,7 +102,7 @@ def _train(config, paths: run_dir.RunPaths, action: run_dir.Action, data) -> int
   """Runs the experiment holding the run directory's lock; the exit code."""
   with run_dir.create(paths, action, config):
     print(f'{action.value}: {paths.run_dir}', flush=True)
-    with local_worker.local_worker(log_path=paths.worker_log) as worker:
+    with execution.context(config.run, log_path=paths.worker_log) as worker:
       summary = experiment.run(config, data, paths, guard=worker.deadline)
   print(f'results: {paths.run_dir} ({summary["status"]}; final accuracy '
         f'{summary["final_accuracy"]}, best {summary["best_accuracy"]}, rounds to target '
@@ -126,7 +128,7 @@ def main(argv):
       config = flag_binding.config_from_flags()
       paths, action, data, config = _prepare(config)
     except (datasets_base.DataError, run_dir.RunDirError, config_lib.ConfigError,
-            files.FileError) as e:
+            files.FileError, remote_workers.RemoteWorkerError) as e:
       _error(str(e))
       return 2
     if action == run_dir.Action.DONE:
@@ -140,7 +142,8 @@ def main(argv):
     print(f'interrupted; run the same command again to resume{where}', file=sys.stderr)
     return 130
   except (run_lock.RunInUseError, run_dir.RunDirError, watchdog.WorkerFailure,
-          checkpoints.CheckpointError, metrics_csv.MetricsCsvError) as e:
+          remote_workers.RemoteWorkerError, checkpoints.CheckpointError,
+          metrics_csv.MetricsCsvError) as e:
     _error(str(e))
     return 1
   except Exception as e:  # pylint: disable=broad-except  # One line + a log, never a traceback.

@@ -18,6 +18,7 @@ from tff_experiments.core import config
 from tff_experiments.core import seeds
 from tff_experiments.models import architectures
 from tff_experiments.runner import round_plan
+from tff_experiments.runtime import remote_workers
 
 setting = config.setting
 _POSITIVE = (lambda v: v > 0, 'must be > 0')
@@ -47,6 +48,18 @@ class RunSettings(config.Section):
       help='A round still running after this many seconds means the TFF worker stopped '
            'answering: the run fails (resumable) instead of hanging. Default: 20x the slowest '
            'round so far, at least 600 s.')
+  workers: Optional[tuple[str, ...]] = setting(
+      None, location=True, active=lambda f: bool(f['workers']),
+      checks=[(lambda v: len(v) >= 1 and not any(map(remote_workers.target_error, v)),
+               'must be host:port,host:port,... (port 1-65535)')],
+      help='TFF worker services (python -m launch.worker --port=P on each machine) that run '
+           'the simulation instead of a private local worker: each trains its share of every '
+           'round\'s clients (TFF\'s mergeable execution context), with the same metrics as a '
+           'local run. Workers read client files at the driver\'s --cache_dir path.')
+  worker_connect_timeout_s: float = setting(
+      10.0, location=True, checks=[_POSITIVE], active=lambda f: bool(f['workers']),
+      help='--workers: how long a worker may take to answer at start, or stay unreachable '
+           'during a run, before the run fails (resumable) instead of waiting for ever.')
   tensorboard: bool = setting(
       True, location=True,
       help='Also write each round\'s metrics as TensorBoard scalars (step = round) into '

@@ -9,18 +9,9 @@ import time
 
 import numpy as np
 import tensorflow_federated as tff
+import worker_processes
 
 from tff_experiments.runtime import local_worker
-
-
-def _alive(pid: int) -> bool:
-  try:
-    os.kill(pid, 0)
-  except ProcessLookupError:
-    return False
-  # A zombie is dead for our purposes.
-  with open(f'/proc/{pid}/stat') as f:
-    return f.read().split(')')[-1].split()[0] != 'Z'
 
 
 def _worker_pids_of(parent_pid: int) -> list[int]:
@@ -39,7 +30,7 @@ def test_runs_a_federated_mean_and_stops_the_worker(tmp_path):
     during = set(_worker_pids_of(os.getpid())) - before
     assert len(during) == 1
   pid, = during
-  assert not _alive(pid)
+  assert not worker_processes.alive(pid)
 
 
 def test_worker_dies_with_a_killed_owner(tmp_path):
@@ -58,9 +49,9 @@ def test_worker_dies_with_a_killed_owner(tmp_path):
   owner.send_signal(signal.SIGKILL)
   owner.wait()
   deadline = time.monotonic() + 10
-  while _alive(workers[0]) and time.monotonic() < deadline:
+  while worker_processes.alive(workers[0]) and time.monotonic() < deadline:
     time.sleep(0.1)
-  assert not _alive(workers[0])
+  assert not worker_processes.alive(workers[0])
 
 
 def test_computation_outside_the_worker_fails_instead_of_starting_one():

@@ -14,20 +14,14 @@ import subprocess
 import time
 from typing import Iterator, Optional
 
-import grpc
 import portpicker
 import tensorflow_federated as tff
 
+from tff_experiments.runtime import contexts
 from tff_experiments.runtime import watchdog
 
 _PR_SET_PDEATHSIG = 1
 _READY_TIMEOUT_S = 60.0
-_GRPC_MAX_MESSAGE_BYTES = 2 * 1000 * 1000 * 1000
-_GRPC_OPTIONS = [
-    ('grpc.max_message_length', _GRPC_MAX_MESSAGE_BYTES),
-    ('grpc.max_receive_message_length', _GRPC_MAX_MESSAGE_BYTES),
-    ('grpc.max_send_message_length', _GRPC_MAX_MESSAGE_BYTES),
-]
 _LIBC = ctypes.CDLL(None, use_errno=True)
 
 
@@ -58,20 +52,23 @@ def _die_with(parent_pid: int):
   return hook
 
 
-def start_worker(*, port: int, log_path: str, max_concurrent_computation_calls: int = -1,
+def start_worker(*, port: int, log_path: Optional[str] = None,
+                 max_concurrent_computation_calls: int = -1,
                  intra_op_threads: int = 1) -> subprocess.Popen:
-  """Starts `worker_binary` serving on localhost:`port`, its output going to `log_path`.
+  """Starts `worker_binary` serving on `port` (all interfaces: the binary has no bind address),
+  its output appended to `log_path` (None: this process's stdout and stderr).
 
   `intra_op_threads` sizes TF's per-op thread pool in the worker. Clients' small per-batch ops
   gain nothing from splitting across threads, and clients already run in parallel, so one
   thread per op is fastest (measured: ~40% less worker CPU per MNIST round than TF's default).
   """
   env = {**os.environ, 'TF_NUM_INTRAOP_THREADS': str(intra_op_threads)}
-  with open(log_path, 'ab') as log:
+  with open(log_path or os.devnull, 'ab') as log:
     return subprocess.Popen(
         [worker_binary_path(), f'--port={port}',
          f'--max_concurrent_computation_calls={max_concurrent_computation_calls}'],
-        env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        env=env, stdin=subprocess.DEVNULL, stdout=log if log_path else None,
+        stderr=subprocess.STDOUT if log_path else None,
         preexec_fn=_die_with(os.getpid()), start_new_session=True)
 
 
@@ -86,34 +83,13 @@ def stop_worker(process: subprocess.Popen, *, grace_s: float = 5.0) -> None:
       process.wait()
 
 
-def _wait_until_ready(stub, process: subprocess.Popen, log_path: str) -> None:
-  deadline = time.monotonic() + _READY_TIMEOUT_S
-  while not stub.is_ready:
-    if process.poll() is not None:
-      raise RuntimeError(f'TFF worker exited with code {process.returncode}; see {log_path}')
-    if time.monotonic() > deadline:
-      raise RuntimeError(f'TFF worker not ready after {_READY_TIMEOUT_S:.0f} s; see {log_path}')
-    time.sleep(0.05)
-
-
-def remote_context(target: str) -> tff.framework.SyncExecutionContext:
-  """A synchronous TFF context executing on the worker at `target` ('host:port')."""
-  stub = tff.framework.RemoteExecutorGrpcStub(grpc.insecure_channel(target, _GRPC_OPTIONS))
-
-  def executor_fn(cardinalities):
-    # Computations without client arguments (e.g. initialize) still need a CLIENTS cardinality.
-    cardinalities.setdefault(tff.CLIENTS, 0)
-    executor = tff.framework.RemoteExecutor(stub)
-    executor.set_cardinalities(cardinalities)
-    return executor
-
-  context = tff.framework.SyncExecutionContext(
-      executor_fn=tff.framework.ResourceManagingExecutorFactory(executor_fn),
-      compiler_fn=tff.backends.native.desugar_and_transform_to_native,
-      transform_args=tff.tensorflow.transform_args,
-      transform_result=tff.tensorflow.transform_result)
-  context.stub = stub  # Kept for readiness checks.
-  return context
+def _exited(process: subprocess.Popen):
+  """A readiness `failure` callback: the worker process exited before it served."""
+  def failure() -> Optional[str]:
+    if process.poll() is None:
+      return None
+    return f'TFF worker exited with code {process.returncode}'
+  return failure
 
 
 @contextlib.contextmanager
@@ -130,11 +106,18 @@ def local_worker(*, log_path: Optional[str] = None, max_concurrent_computation_c
   process = start_worker(port=port, log_path=log_path,
                          max_concurrent_computation_calls=max_concurrent_computation_calls,
                          intra_op_threads=intra_op_threads)
+  channel = None
   try:
-    context = remote_context(f'localhost:{port}')
-    _wait_until_ready(context.stub, process, log_path)
-    with tff.framework.get_context_stack().install(context), watchdog.Watchdog(
-        process, log_path=log_path) as guard:
+    channel = contexts.Channel(f'localhost:{port}')
+    failure = contexts.wait_until_ready(channel, timeout_s=_READY_TIMEOUT_S,
+                                        failure=_exited(process))
+    if failure:
+      raise RuntimeError(f'{failure}; see {log_path}')
+    with tff.framework.get_context_stack().install(contexts.sync_context(channel)), \
+        watchdog.Watchdog(watchdog.process_probe(process, log_path=log_path), where=log_path,
+                          on_deadline=process.kill) as guard:
       yield guard
   finally:
     stop_worker(process)
+    if channel is not None:
+      channel.close()

@@ -1,9 +1,10 @@
-"""Ends a run that would otherwise hang: the TFF worker died, or a round overran its deadline.
+"""Ends a run that would otherwise hang: a TFF worker died, or a round overran its deadline.
 
-TFF's gRPC stub retries a dead or silent worker for ever. A watchdog thread polls the worker
-process and the current round's deadline; on either failure it signals the main thread
-(`SIGUSR1` via `pthread_kill`, which interrupts even a blocking wait), whose handler raises
-`WorkerFailure` with a message saying what happened and where the worker's log is.
+TFF's gRPC stub retries a dead or silent worker for ever. A watchdog thread polls a liveness
+probe (the local worker's process; remote workers' connections) and the current round's
+deadline; on either failure it signals the main thread (`SIGUSR1` via `pthread_kill`, which
+interrupts even a blocking wait), whose handler raises `WorkerFailure` with a message saying
+what happened and where the worker's log is.
 """
 
 import contextlib
@@ -11,7 +12,7 @@ import signal
 import subprocess
 import threading
 import time
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 _POLL_S = 0.2
 _SIGNAL = signal.SIGUSR1
@@ -21,7 +22,11 @@ class WorkerFailure(RuntimeError):
   """The TFF worker died or stopped answering; the run cannot continue (it can be resumed)."""
 
 
-def _describe_exit(returncode: int) -> str:
+# Returns None while the workers are alive, else what happened to them.
+Probe = Callable[[], Optional[str]]
+
+
+def describe_exit(returncode: int) -> str:
   if returncode < 0:
     try:
       return f'signal {signal.Signals(-returncode).name}'
@@ -30,12 +35,30 @@ def _describe_exit(returncode: int) -> str:
   return f'exit code {returncode}'
 
 
-class Watchdog:
-  """Watches one worker process for the main thread; a context manager (start/stop)."""
+def process_probe(process: subprocess.Popen, *, log_path: str) -> Probe:
+  """A probe of a local worker process: fails once it has exited."""
+  def probe() -> Optional[str]:
+    returncode = process.poll()
+    if returncode is None:
+      return None
+    return (f'the TFF worker died ({describe_exit(returncode)}); see {log_path}; run the same '
+            'command again to resume')
+  return probe
 
-  def __init__(self, process: subprocess.Popen, *, log_path: str):
-    self._process = process
-    self._log_path = log_path
+
+class Watchdog:
+  """Watches the workers for the main thread; a context manager (start/stop).
+
+  `probe` tells whether they are alive; `where` names their logs in messages; `on_deadline`
+  (e.g. killing a local worker, which a wedged one would otherwise outlive) runs when a round
+  overruns its deadline.
+  """
+
+  def __init__(self, probe: Probe, *, where: str,
+               on_deadline: Callable[[], None] = lambda: None):
+    self._probe = probe
+    self._where = where
+    self._on_deadline = on_deadline
     self._deadline: Optional[float] = None
     self._deadline_s = 0.0
     self._failure: Optional[str] = None
@@ -72,16 +95,15 @@ class Watchdog:
 
   def _watch(self) -> None:
     while not self._stop.wait(_POLL_S):
-      returncode = self._process.poll()
-      if returncode is not None:
-        self._fail(f'the TFF worker died ({_describe_exit(returncode)}); see '
-                   f'{self._log_path}; run the same command again to resume')
+      failure = self._probe()
+      if failure:
+        self._fail(failure)
         return
       deadline = self._deadline
       if deadline is not None and time.monotonic() > deadline:
-        self._process.kill()  # A stopped or wedged worker would otherwise linger.
+        self._on_deadline()
         self._fail(f'the TFF worker did not answer within {self._deadline_s:.0f} s '
-                   f'(--worker_timeout_s); see {self._log_path}; run the same command again '
+                   f'(--worker_timeout_s); see {self._where}; run the same command again '
                    'to resume')
         return
 

@@ -1,0 +1,111 @@
+r"""Serves TFF's C++ worker (the `worker_binary` in the TFF wheel) for `run_experiment --workers`.
+
+  python -m launch.worker --port=8000                     # on each worker machine
+  python -m launch.run_experiment --workers=host1:8000,host2:8000 ...   # on the driver
+
+The worker runs whatever TensorFlow graphs it is sent, over unauthenticated, unencrypted gRPC,
+and listens on ALL network interfaces (the binary has no bind-address option). Run it only on
+a trusted network: firewall the port so that only the driver reaches it (e.g. `iptables -A INPUT
+-p tcp --dport 8000 ! -s DRIVER_IP -j DROP`), or keep it inside a private container network.
+The worker reads client data files at the driver's `--cache_dir` path (see README, "Several
+machines"). It stops on Ctrl-C or SIGTERM; if this process dies, the worker dies with it.
+"""
+
+import os
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # Before TF is imported.
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from launch import quiet_tf
+
+quiet_tf.import_tensorflow()  # First: without TF's three cuDNN/cuFFT/cuBLAS lines.
+
+import signal
+import socket
+import sys
+
+from absl import app
+from absl import flags
+import portpicker
+
+from tff_experiments.runtime import contexts
+from tff_experiments.runtime import local_worker
+from tff_experiments.runtime import watchdog
+
+_PORT = flags.DEFINE_integer('port', None, 'Port to serve on, all interfaces (0: any free one, '
+                             'printed at start).', lower_bound=0, upper_bound=65535)
+_INTRA_OP_THREADS = flags.DEFINE_integer(
+    'intra_op_threads', 1, 'Threads of each TensorFlow op (clients already run in parallel; '
+    '1 is fastest for small models).', lower_bound=1)
+_MAX_CONCURRENT_CALLS = flags.DEFINE_integer(
+    'max_concurrent_computation_calls', -1, 'Computations the worker runs at once (-1: no '
+    'limit).', lower_bound=-1)
+_LOG_FILE = flags.DEFINE_string('log_file', None, 'Append the worker\'s output to this file '
+                                '(default: this process\'s stdout).')
+_READY_TIMEOUT_S = 60.0
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _error(text: str) -> int:
+  print(f'worker: error: {text}', file=sys.stderr, flush=True)
+  return 2
+
+
+def _port_in_use(port: int) -> bool:
+  """Whether something already listens on `port` (the binary would say so less clearly)."""
+  with socket.socket(socket.AF_INET6 if socket.has_ipv6 else socket.AF_INET) as probe:
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # As gRPC: TIME_WAIT is fine.
+    try:
+      probe.bind(('', port))
+    except OSError:
+      return True
+  return False
+
+
+def _serve(port: int) -> int:
+  """Runs the worker until it exits or a stop signal comes; the exit code."""
+  process = local_worker.start_worker(
+      port=port, log_path=_LOG_FILE.value, intra_op_threads=_INTRA_OP_THREADS.value,
+      max_concurrent_computation_calls=_MAX_CONCURRENT_CALLS.value)
+  channel = contexts.Channel(f'localhost:{port}')
+  try:
+    failure = contexts.wait_until_ready(
+        channel, timeout_s=_READY_TIMEOUT_S, failure=watchdog.process_probe(
+            process, log_path=_LOG_FILE.value or 'its output above'))
+    if failure:
+      return _error(failure)
+    print(f'TFF worker (pid {process.pid}) serving on port {port} of every interface; '
+          f'drivers use --workers={socket.gethostname()}:{port}. Unauthenticated: keep the '
+          'port firewalled to the driver. Ctrl-C or SIGTERM stops it.', flush=True)
+    code = process.wait()
+    print(f'worker: the TFF worker exited ({watchdog.describe_exit(code)})', file=sys.stderr,
+          flush=True)
+    return 1
+  except KeyboardInterrupt:
+    print('worker: stopped', flush=True)
+    return 0
+  finally:
+    local_worker.stop_worker(process)
+    channel.close()
+
+
+def _raise_keyboard_interrupt(signum, frame):
+  del signum, frame
+  raise KeyboardInterrupt
+
+
+def main(argv) -> int:
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  if _PORT.value is None:
+    return _error('--port is required (0 picks a free port)')
+  port = _PORT.value or portpicker.pick_unused_port()
+  if _port_in_use(port):
+    return _error(f'--port={port} is in use; pick another port (or 0 for any free one)')
+  for signum in _STOP_SIGNALS:
+    signal.signal(signum, _raise_keyboard_interrupt)
+  return _serve(port)
+
+
+if __name__ == '__main__':
+  app.run(main)
