@@ -16,17 +16,23 @@ $(VENV)/.installed: requirements.lock setup.py
 	$(VENV)/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
+# The optional Ray sweep backend: only the tests need it (`make demo` stays without it).
+$(VENV)/.installed-ray: requirements-ray.lock | $(VENV)/.installed
+	$(VENV)/bin/python -m pip install --quiet --no-deps -r requirements-ray.lock
+	touch $@
+
 demo: $(VENV)/.installed
 	$(RUN) -m launch.run_experiment --dataset=digits
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed $(VENV)/.installed-ray
 	$(RUN) -m pytest -q tests
 
 bench: $(VENV)/.installed
 	$(RUN) -m bench.round_time
 
 lock: $(VENV)/.installed
-	$(VENV)/bin/python -m pip freeze --exclude-editable | sort -f
+	$(VENV)/bin/python -m pip freeze --exclude-editable \
+		$$(grep -v '^#' requirements-ray.lock | sed 's/==.*//; s/^/--exclude /') | sort -f
 
 clean-venv:
 	rm -rf $(VENV)

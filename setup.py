@@ -12,4 +12,11 @@ setuptools.setup(
     # The exact set lives in requirements.lock and is installed with --no-deps (see README):
     # TFF's own pins cannot be resolved from today's registries.
     install_requires=[],
+    # `pip install .[ray]`: the Ray sweep backend (launch.sweep --backend=ray). The same pins as
+    # requirements-ray.lock (why Ray 2.50.1: see there), which `make test` installs --no-deps.
+    extras_require={'ray': [
+        'ray==2.50.1', 'click==8.5.1', 'filelock==4.3.2', 'jsonschema==4.26.0',
+        'jsonschema-specifications==2025.9.1', 'msgpack==1.2.4', 'referencing==0.37.0',
+        'rpds-py==2026.9.1',
+    ]},
 )

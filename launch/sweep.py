@@ -12,6 +12,10 @@ Each point is one run, `<root_output_dir>/<sweep_name>/<run_name>/`, named from 
 `<run_name>.log` beside it; `sweep.json` there records points, commands and states. A failed
 run does not stop the others; the exit code is 1 if any failed (130 if interrupted). Finished
 runs are skipped on a re-run and unfinished ones resume from their checkpoints.
+
+`--backend=ray` runs each point as a Ray task instead of a child process (`pip install .[ray]`),
+on a local Ray instance or, with `--ray_address`, a cluster whose nodes share this directory
+layout (same paths for the environment, the working directory and the results).
 """
 
 import os
@@ -28,7 +32,7 @@ import difflib
 import shlex
 import signal
 import sys
-from typing import Sequence
+from typing import Optional, Sequence
 
 from absl import app
 from absl import flags
@@ -40,6 +44,7 @@ from tff_experiments.results import run_dir
 # Imported for its side effect: it frees TFF's import-time default context, whose __del__
 # otherwise fails noisily at exit (the sweep itself runs no TFF computation).
 from tff_experiments.runtime import local_worker  # pylint: disable=unused-import
+from tff_experiments.sweeps import backends
 from tff_experiments.sweeps import grid
 from tff_experiments.sweeps import pool
 from tff_experiments.sweeps import progress as progress_lib
@@ -63,8 +68,19 @@ _SWEEP_NAME = flags.DEFINE_string(
 _ROOT = flags.DEFINE_string('root_output_dir', 'results', 'Where the sweep directory goes.',
                             flag_values=FLAGS)
 _PARALLEL = flags.DEFINE_integer(
-    'parallel', None, 'Runs at a time (default: the usable cores); the TF thread pools of each '
-    'run get cores/parallel threads.', lower_bound=1, flag_values=FLAGS)
+    'parallel', None, 'Runs at a time, with either backend (default: the usable cores here); '
+    'the TF thread pools of each run get cores/parallel threads (with --backend=ray, each run '
+    'requests as many CPUs).', lower_bound=1, flag_values=FLAGS)
+_BACKEND = flags.DEFINE_enum(
+    'backend', 'local', backends.BACKENDS.names(), 'How the runs are executed: local (child '
+    'processes of the sweep) or ray (a Ray task per run, requesting its TF threads as CPUs; '
+    'needs pip install .[ray]). The results directories are the same either way.',
+    flag_values=FLAGS)
+_RAY_ADDRESS = flags.DEFINE_string(
+    'ray_address', None, 'With --backend=ray: the Ray cluster (auto, ray://head:10001). Default: '
+    'a local Ray instance started and stopped by the sweep. A cluster\'s nodes must see the '
+    'same paths: the Python environment, the working directory and --root_output_dir.',
+    flag_values=FLAGS)
 _DRY_RUN = flags.DEFINE_bool('dry_run', False, 'Print the runs and what each would do; exit.',
                              flag_values=FLAGS)
 _HELP = ('-h', '-help', '--help', '--helpshort', '--helpfull', '-?')
@@ -156,16 +172,12 @@ def _axes() -> list[grid.Axis]:
   return grid.combine(axes, seeds)
 
 
-def _describe(point: state.Point) -> str:
-  if point.state == state.FAILED:
-    return f'FAILED {point.name} (exit {point.exit_code}): {point.message}; log: {point.log}'
-  return f'{point.state} {point.name} ({point.status}, {point.seconds:.0f} s)'
-
-
-def run_sweep(sweep: state.SweepFile, parallel: int, threads: int) -> int:
-  """Runs the sweep's pending points; the exit code (0, 1 if any failed, 130 interrupted)."""
+def run_sweep(sweep: state.SweepFile, backend: backends.Backend, parallel: int, threads: int,
+              address: Optional[str] = None) -> int:
+  """Runs the sweep's pending points with `backend`; the exit code (0, 1 if any failed, 2 if the
+  backend cannot run, 130 interrupted)."""
   by_name = {p.name: p for p in sweep.points}
-  jobs = [pool.Job(key=p.name, command=p.command, log_path=p.log,
+  jobs = [pool.Job(key=p.name, command=p.command, log_path=p.log, cwd=os.getcwd(),
                    env={**os.environ, 'PYTHONUNBUFFERED': '1',
                         **{v: os.environ.get(v) or str(threads) for v in _THREAD_VARIABLES}})
           for p in sweep.points if p.state == state.PENDING]
@@ -189,33 +201,22 @@ def run_sweep(sweep: state.SweepFile, parallel: int, threads: int) -> int:
     sweep.update(point, state=new_state, status=status, exit_code=code,
                  seconds=round(seconds, 1), message=message)
     progress.finished()
-    progress.say(_describe(point))
+    progress.say(progress_lib.describe(point))
 
   try:
-    pool.Pool(parallel, on_start=on_start, on_exit=on_exit).run(jobs)
+    backend.build(parallel, cpus_per_job=threads, address=address, on_start=on_start,
+                  on_exit=on_exit).run(jobs)
+  except backends.BackendError as e:
+    progress.close()
+    print(f'sweep: error: {e}', file=sys.stderr)
+    return 2
   except KeyboardInterrupt:
     progress.close()
     print(f'interrupted: every run was stopped; run the same command again to resume the sweep '
           f'({os.path.dirname(sweep.path)})', file=sys.stderr)
     return 130
   progress.close()
-  return _report(sweep)
-
-
-def _report(sweep: state.SweepFile) -> int:
-  counts = sweep.counts()
-  failed = [p for p in sweep.points if p.state == state.FAILED]
-  diverged = [p.name for p in sweep.points if p.status == 'diverged']
-  print(f'sweep {sweep.header["sweep_name"]}: {len(sweep.points)} runs: '
-        f'{counts[state.DONE]} done, {counts[state.SKIPPED]} already done (skipped), '
-        f'{len(failed)} failed; results in {os.path.dirname(sweep.path)}')
-  if diverged:
-    print(f'diverged (a result, not a failure): {", ".join(diverged)}')
-  for point in failed:
-    print(f'failed: {point.name}: {point.message}\n  log: {point.log}', file=sys.stderr)
-  print(f'compare: python -m launch.compare {os.path.dirname(sweep.path)} '
-        f'--output_dir={os.path.dirname(sweep.path)}/comparison')
-  return 1 if failed else 0
+  return progress_lib.report(sweep)
 
 
 def _raise_keyboard_interrupt(signum, frame):
@@ -234,13 +235,14 @@ def main(argv: Sequence[str]) -> int:
 def _main(fixed_args: list[str]) -> int:
   """The sweep of the parsed flags, with `fixed_args` for every run; the exit code."""
   try:
+    backend = backends.check(_BACKEND.value, _RAY_ADDRESS.value)
     axes = _axes()
     sweep_name = _SWEEP_NAME.value or grid.default_sweep_name(axes, fixed_args)
     if not sweep_name.strip() or os.sep in sweep_name or sweep_name in ('.', '..'):
       raise SweepError(f'--sweep_name={sweep_name!r}: must be a directory name')
     sweep_dir = os.path.join(os.path.abspath(os.path.expanduser(_ROOT.value)), sweep_name)
     planned = plan_points(axes, fixed_args, sweep_dir)
-  except (SweepError, grid.GridError) as e:
+  except (SweepError, grid.GridError, backends.BackendError) as e:
     print(f'sweep: error: {e}', file=sys.stderr)
     return 2
   parallel = _PARALLEL.value or len(os.sched_getaffinity(0))
@@ -249,8 +251,8 @@ def _main(fixed_args: list[str]) -> int:
     if action == run_dir.Action.DONE:
       summary = files.read_json(os.path.join(point.run_dir, 'summary.json')) or {}
       point.state, point.status = state.SKIPPED, summary.get('status')
-  print(f'sweep {sweep_name}: {len(planned)} runs in {sweep_dir} (parallel {parallel}, '
-        f'{threads} TF thread(s) per run)')
+  print(f'sweep {sweep_name}: {len(planned)} runs in {sweep_dir} (backend {_BACKEND.value}, '
+        f'parallel {parallel}, {threads} TF thread(s) per run)')
   if _DRY_RUN.value:
     for point, action in planned:
       print(f'  {"skip" if action == run_dir.Action.DONE else action.value:9} {point.name}\n'
@@ -263,6 +265,7 @@ def _main(fixed_args: list[str]) -> int:
   os.makedirs(sweep_dir, exist_ok=True)
   header = {'sweep_name': sweep_name, 'sweep_dir': sweep_dir,
             'grid': {a.flag: list(a.values) for a in axes}, 'fixed_args': fixed_args,
+            'backend': _BACKEND.value, 'ray_address': _RAY_ADDRESS.value,
             'parallel': parallel, 'threads_per_run': threads,
             'started': datetime.datetime.now().isoformat(timespec='seconds')}
   sweep = state.SweepFile(os.path.join(sweep_dir, state.FILE_NAME), header=header,
@@ -270,7 +273,7 @@ def _main(fixed_args: list[str]) -> int:
   skipped = [p.name for p in sweep.points if p.state == state.SKIPPED]
   if skipped:
     print(f'{len(skipped)} run(s) already finished, skipped: {", ".join(skipped)}')
-  return run_sweep(sweep, parallel, threads)
+  return run_sweep(sweep, backend, parallel, threads, _RAY_ADDRESS.value)
 
 
 def parse_flags(argv: Sequence[str]) -> list[str]:

@@ -2,12 +2,14 @@
 one end-to-end sweep on digits (a failing point among good ones, then a re-run that skips)."""
 
 import os
+import re
 import subprocess
 import sys
 import time
 
 import pytest
 
+import sweep_helpers
 from launch import sweep
 from tff_experiments.core import files
 from tff_experiments.results import run_dir
@@ -15,8 +17,7 @@ from tff_experiments.sweeps import grid
 from tff_experiments.sweeps import pool
 from tff_experiments.sweeps import state
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-_FIXED = ['--dataset=digits', '--total_rounds=2', '--num_clients=10', '--clients_per_round=3']
+_FIXED = sweep_helpers.FIXED
 
 
 def _plan(tmp_path, axes, fixed=_FIXED, seeds=None):
@@ -119,11 +120,6 @@ def test_failure_message_is_the_childs_error_line(tmp_path):
   assert state.failure_message(str(tmp_path / 'missing.log')) is None
 
 
-def _job(tmp_path, key, code='', env=None):
-  return pool.Job(key=key, command=[sys.executable, '-c', code],
-                  log_path=str(tmp_path / f'{key}.log'), env=env or dict(os.environ))
-
-
 def test_pool_runs_at_most_parallel_jobs_and_reports_failures(tmp_path):
   running, most, exits = set(), [0], {}
   def on_start(job):
@@ -132,8 +128,8 @@ def test_pool_runs_at_most_parallel_jobs_and_reports_failures(tmp_path):
   def on_exit(job, code, seconds):
     running.discard(job.key)
     exits[job.key] = code
-  jobs = [_job(tmp_path, f'ok{i}', 'import time; time.sleep(0.3)') for i in range(3)]
-  jobs.insert(1, _job(tmp_path, 'bad', 'import sys; print("nope"); sys.exit(3)'))
+  jobs = [sweep_helpers.job(tmp_path, f'ok{i}', 'import time; time.sleep(0.3)') for i in range(3)]
+  jobs.insert(1, sweep_helpers.job(tmp_path, 'bad', 'import sys; print("nope"); sys.exit(3)'))
   pool.Pool(2, on_start=on_start, on_exit=on_exit, poll_s=0.05).run(jobs)
   assert most[0] == 2
   assert exits == {'ok0': 0, 'bad': 3, 'ok1': 0, 'ok2': 0}
@@ -152,7 +148,7 @@ def test_pool_stop_terminates_every_child(tmp_path):
                       on_exit=lambda job, c, s: exits.update({job.key: c}), on_tick=tick,
                       poll_s=0.05, grace_s=10)
   with pytest.raises(KeyboardInterrupt):
-    workers.run([_job(tmp_path, k, code) for k in ('a', 'b', 'never')])
+    workers.run([sweep_helpers.job(tmp_path, k, code) for k in ('a', 'b', 'never')])
   assert started == ['a', 'b'] and exits == {'a': 130, 'b': 130}  # Queued jobs never start.
 
 
@@ -163,38 +159,28 @@ def test_threads_per_job_share_the_cores():
 
 
 def test_end_to_end_sweep_with_a_failing_point_then_a_rerun_that_skips(tmp_path):
-  blocker = tmp_path / 'not_a_dir'
-  blocker.write_text('')
-  args = [sys.executable, '-m', 'launch.sweep', f'--root_output_dir={tmp_path}',
-          '--sweep_name=s', '--parallel=2', '--grid', 'client_learning_rate=0.05,0.1',
-          '--grid', f'cache_dir={tmp_path / "cache"},{blocker / "cache"}', '--',
-          '--dataset=digits', '--total_rounds=2', '--num_clients=10', '--clients_per_round=3']
-  env = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2'}
-  done = subprocess.run(args, cwd=_ROOT, capture_output=True, text=True, timeout=300, env=env)
-  assert done.returncode == 1, done.stdout + done.stderr  # Two points failed...
-  saved = files.read_json(str(tmp_path / 's' / 'sweep.json'))
-  states = {p['name']: (p['state'], p['status']) for p in saved['points']}
-  good = [n for n in states if 'not_a_dir' not in n]
-  bad = [n for n in states if 'not_a_dir' in n]
-  assert len(good) == len(bad) == 2
-  assert all(states[n] == ('done', 'completed') for n in good)  # ...the others completed.
-  assert all(states[n][0] == 'failed' for n in bad)
-  for name in bad:
-    assert f'failed: {name}' in done.stderr
-    assert os.path.getsize(tmp_path / 's' / f'{name}.log') > 0
-  for name in good:
-    summary = files.read_json(str(tmp_path / 's' / name / 'summary.json'))
-    assert summary['status'] == 'completed' and summary['rounds_completed'] == 2
-  mtimes = {n: os.path.getmtime(tmp_path / 's' / n / 'metrics.csv') for n in good}
+  saved, output = sweep_helpers.check_failing_sweep_then_rerun(
+      tmp_path, '--parallel=2', '--grid', 'client_learning_rate=0.05,0.1', '--grid',
+      f'cache_dir={tmp_path / "cache"},{sweep_helpers.failing_cache_dir(tmp_path)}')
+  assert len(saved['points']) == 4 and saved['backend'] == 'local'
+  assert 'Unable to register' not in output
 
-  again = subprocess.run(args, cwd=_ROOT, capture_output=True, text=True, timeout=300, env=env)
-  assert again.returncode == 1
-  assert '2 already done (skipped)' in again.stdout
-  saved = files.read_json(str(tmp_path / 's' / 'sweep.json'))
-  assert sorted(p['state'] for p in saved['points']) == ['failed', 'failed', 'skipped',
-                                                         'skipped']
-  assert mtimes == {n: os.path.getmtime(tmp_path / 's' / n / 'metrics.csv') for n in good}
-  assert 'Unable to register' not in done.stderr + again.stderr
+
+@pytest.mark.parametrize('flags,message', [
+    (['--ray_address=auto'], '--ray_address=auto needs --backend=ray'),
+    (['--backend=ray'], r'--backend=ray needs Ray.*pip install \.\[ray\].*requirements-ray.lock'),
+])
+def test_a_backend_that_cannot_run_fails_the_sweep_in_one_line(tmp_path, monkeypatch, capsys,
+                                                              flags, message):
+  monkeypatch.setitem(sys.modules, 'ray', None)  # As if Ray were not installed.
+  argv = ['sweep', *flags, '--seeds=0', f'--root_output_dir={tmp_path}', '--', *_FIXED]
+  try:
+    assert sweep.main(sweep.FLAGS(argv)) == 2
+  finally:
+    sweep.FLAGS.unparse_flags()
+  error = capsys.readouterr().err
+  assert re.fullmatch(f'sweep: error: .*{message}.*\n', error)
+  assert not os.path.exists(tmp_path / 's')
 
 
 def test_children_are_stopped_when_the_sweep_is_killed(tmp_path):
@@ -207,7 +193,7 @@ def test_children_are_stopped_when_the_sweep_is_killed(tmp_path):
             f'job = pool.Job("c", [sys.executable, "-c", {child!r}], {str(tmp_path / "c.log")!r},'
             ' dict(os.environ))\n'
             'pool.Pool(1, on_start=lambda j: None, on_exit=lambda j, c, s: None).run([job])\n')
-  process = subprocess.Popen([sys.executable, '-c', parent], cwd=_ROOT)
+  process = subprocess.Popen([sys.executable, '-c', parent], cwd=sweep_helpers.ROOT)
   deadline = time.monotonic() + 30
   while not child_pid.exists() or not child_pid.read_text():
     assert time.monotonic() < deadline
@@ -216,15 +202,6 @@ def test_children_are_stopped_when_the_sweep_is_killed(tmp_path):
   process.kill()
   process.wait()
   deadline = time.monotonic() + 10
-  while _alive(pid):
+  while sweep_helpers.alive(pid):
     assert time.monotonic() < deadline, 'the child outlived the sweep'
     time.sleep(0.05)
-
-
-def _alive(pid):
-  """Whether `pid` runs (a zombie waiting to be reaped has exited)."""
-  try:
-    with open(f'/proc/{pid}/stat') as f:
-      return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
-  except OSError:
-    return False

@@ -19,6 +19,10 @@ _PR_SET_PDEATHSIG = 1
 _LIBC = ctypes.CDLL(None, use_errno=True)
 
 
+class BackendError(RuntimeError):
+  """A sweep backend cannot run (e.g. Ray missing or unreachable): a one-line message."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Job:
   """A command to run, its output file (appended) and its environment."""
@@ -36,6 +40,17 @@ def _terminate_with(parent_pid: int) -> Callable[[], None]:
     if os.getppid() != parent_pid:  # The parent died before prctl took effect.
       os.kill(os.getpid(), signal.SIGTERM)
   return hook
+
+
+def start(job: Job) -> subprocess.Popen:
+  """Starts `job`'s command as a child of this process: its own session, stdin closed, stdout
+  and stderr appended to its log, SIGTERM from the kernel when this process dies (also used by
+  the Ray backend's tasks)."""
+  with open(job.log_path, 'ab') as log:
+    return subprocess.Popen(
+        list(job.command), cwd=job.cwd, env=dict(job.env), stdin=subprocess.DEVNULL,
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        preexec_fn=_terminate_with(os.getpid()))
 
 
 def threads_per_job(parallel: int, cores: Optional[int] = None) -> int:
@@ -60,12 +75,7 @@ class Pool:
     self._running: dict[str, tuple[Job, subprocess.Popen, float]] = {}
 
   def _start(self, job: Job) -> None:
-    with open(job.log_path, 'ab') as log:
-      process = subprocess.Popen(
-          list(job.command), cwd=job.cwd, env=dict(job.env), stdin=subprocess.DEVNULL,
-          stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-          preexec_fn=_terminate_with(os.getpid()))
-    self._running[job.key] = (job, process, time.monotonic())
+    self._running[job.key] = (job, start(job), time.monotonic())
     self._on_start(job)
 
   def _reap(self) -> None:

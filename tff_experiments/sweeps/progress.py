@@ -1,6 +1,7 @@
 """A sweep's progress: done / running / failed counts with an ETA, as a line per event (and a
-tqdm bar when stderr is a terminal)."""
+tqdm bar when stderr is a terminal), and its closing report."""
 
+import os
 import sys
 import time
 
@@ -40,3 +41,28 @@ class Progress:
 
   def close(self) -> None:
     self._bar.close()
+
+
+def describe(point: state.Point) -> str:
+  """One line on a finished point: its state, status and time, or why it failed."""
+  if point.state == state.FAILED:
+    return f'FAILED {point.name} (exit {point.exit_code}): {point.message}; log: {point.log}'
+  return f'{point.state} {point.name} ({point.status}, {point.seconds:.0f} s)'
+
+
+def report(sweep: state.SweepFile) -> int:
+  """Prints the sweep's outcome (counts, diverged and failed runs, how to compare them); the
+  exit code: 1 if any run failed, else 0."""
+  counts = sweep.counts()
+  failed = [p for p in sweep.points if p.state == state.FAILED]
+  diverged = [p.name for p in sweep.points if p.status == 'diverged']
+  print(f'sweep {sweep.header["sweep_name"]}: {len(sweep.points)} runs: '
+        f'{counts[state.DONE]} done, {counts[state.SKIPPED]} already done (skipped), '
+        f'{len(failed)} failed; results in {os.path.dirname(sweep.path)}')
+  if diverged:
+    print(f'diverged (a result, not a failure): {", ".join(diverged)}')
+  for point in failed:
+    print(f'failed: {point.name}: {point.message}\n  log: {point.log}', file=sys.stderr)
+  print(f'compare: python -m launch.compare {os.path.dirname(sweep.path)} '
+        f'--output_dir={os.path.dirname(sweep.path)}/comparison')
+  return 1 if failed else 0

@@ -1,0 +1,101 @@
+"""Sweeps in tests: trivial jobs for the backends, `launch.sweep` as a subprocess with failing
+points, and which processes are alive (children stopped, nothing left behind)."""
+
+import os
+import subprocess
+import sys
+
+from tff_experiments.core import files
+from tff_experiments.sweeps import pool
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Small digits runs (2 rounds, 3 of 10 clients), a few seconds each.
+FIXED = ['--dataset=digits', '--total_rounds=2', '--num_clients=10', '--clients_per_round=3']
+# A child that exits 130 on SIGTERM as launch.run_experiment does; it records its pid (in the
+# file argv[1]) once that holds.
+SIGTERM_EXITS_130 = ('import os, signal, sys, time\n'
+                     'signal.signal(signal.SIGTERM, lambda *a: sys.exit(130))\n'
+                     'open(sys.argv[1], "w").write(str(os.getpid()))\n'
+                     'time.sleep(60)\n')
+
+
+def job(tmp_path, key, code='', env=None, args=(), **fields) -> pool.Job:
+  """A job running `python -c code args...`, with its log at `<tmp_path>/<key>.log`."""
+  return pool.Job(key=key, command=[sys.executable, '-c', code, *args],
+                  log_path=str(tmp_path / f'{key}.log'), env=env or dict(os.environ), **fields)
+
+
+def alive(pid) -> bool:
+  """Whether `pid` runs (a zombie waiting to be reaped has exited)."""
+  try:
+    with open(f'/proc/{pid}/stat') as f:
+      return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+  except OSError:
+    return False
+
+
+def processes_with(name: str, value: str) -> dict[int, str]:
+  """The live processes whose environment has `name=value` (so those started by a sweep given
+  that variable: its Ray instance's, its runs', ...), pid -> command line."""
+  found, entry = {}, f'{name}={value}'.encode()
+  for pid in filter(str.isdigit, os.listdir('/proc')):
+    try:
+      with open(f'/proc/{pid}/environ', 'rb') as f:
+        if entry not in f.read().split(b'\0'):
+          continue
+      with open(f'/proc/{pid}/cmdline', 'rb') as f:
+        command = f.read().replace(b'\0', b' ').decode('utf-8', 'replace')
+    except OSError:
+      continue
+    if alive(pid):
+      found[int(pid)] = command
+  return found
+
+
+def failing_cache_dir(tmp_path) -> str:
+  """A --cache_dir that passes the sweep's up-front checks but fails its run at start (exit 2):
+  its parent `not_a_dir` is a file."""
+  blocker = tmp_path / 'not_a_dir'
+  blocker.write_text('')
+  return str(blocker / 'cache')
+
+
+def check_failing_sweep_then_rerun(tmp_path, *sweep_flags, env=None) -> tuple[dict, str]:
+  """Runs `launch.sweep --root_output_dir=tmp_path --sweep_name=s <sweep_flags> -- FIXED` twice.
+
+  The points whose name holds 'not_a_dir' (see failing_cache_dir) must fail, the others
+  complete. Checks: exit 1 with every failed point listed with its log, the others' summaries
+  completed after 2 rounds; then the re-run skips the completed points without starting them
+  (their metrics.csv untouched) and runs the failed ones again. `env`: more environment
+  variables for the sweep. Returns sweep.json after the re-run and both runs' stdout and stderr.
+  """
+  args = [sys.executable, '-m', 'launch.sweep', f'--root_output_dir={tmp_path}', '--sweep_name=s',
+          *sweep_flags, '--', *FIXED]
+  env = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2', **(env or {})}
+  done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+  assert done.returncode == 1, done.stdout + done.stderr  # Some points failed...
+  saved = files.read_json(str(tmp_path / 's' / 'sweep.json'))
+  states = {p['name']: (p['state'], p['status']) for p in saved['points']}
+  bad = [n for n in states if 'not_a_dir' in n]
+  good = [n for n in states if n not in bad]
+  assert bad and good
+  assert all(states[n] == ('done', 'completed') for n in good)  # ...the others completed.
+  assert all(states[n][0] == 'failed' for n in bad)
+  for name in bad:
+    assert f'failed: {name}' in done.stderr
+    assert 'is a file, not a directory' in (tmp_path / 's' / f'{name}.log').read_text()
+  for name in good:
+    summary = files.read_json(str(tmp_path / 's' / name / 'summary.json'))
+    assert summary['status'] == 'completed' and summary['rounds_completed'] == 2
+  mtimes = {n: os.path.getmtime(tmp_path / 's' / n / 'metrics.csv') for n in good}
+
+  again = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+  assert again.returncode == 1, again.stdout + again.stderr
+  assert f'{len(good)} already done (skipped)' in again.stdout
+  saved = files.read_json(str(tmp_path / 's' / 'sweep.json'))
+  assert {p['name']: p['state'] for p in saved['points']} == {
+      **{n: 'skipped' for n in good}, **{n: 'failed' for n in bad}}
+  assert mtimes == {n: os.path.getmtime(tmp_path / 's' / n / 'metrics.csv') for n in good}
+  for name in bad:  # Started again: a second header line in its log.
+    assert (tmp_path / 's' / f'{name}.log').read_text().count('=== ') == 2
+  return saved, done.stdout + done.stderr + again.stdout + again.stderr
