@@ -12,6 +12,7 @@ import time
 from typing import Any, Optional, Sequence
 
 from absl import app
+import psutil
 
 # After SIGTERM a run finishes its current round (one CNN E=5 round can take minutes) and
 # writes its summary; it is killed if it takes longer than this.
@@ -69,6 +70,22 @@ def _version(distribution: str) -> str:
     return importlib.metadata.version(distribution)
   except importlib.metadata.PackageNotFoundError:
     return '?'
+
+
+def cpu_seconds() -> float:
+  """User + system CPU time so far of this process and its live children (the TFF worker).
+
+  Other jobs on a shared machine stretch wall times; CPU time per round is steadier.
+  """
+  me = psutil.Process()
+  total = 0.0
+  for process in [me, *me.children(recursive=True)]:
+    try:
+      times = process.cpu_times()
+    except psutil.NoSuchProcess:
+      continue
+    total += times.user + times.system
+  return total
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -42,7 +42,6 @@ from typing import Callable, Protocol, Sequence
 from absl import app
 from absl import flags
 import numpy as np
-import psutil
 import tensorflow as tf
 import tensorflow_federated as tff
 
@@ -280,28 +279,12 @@ class KerasFit:
     return as_model_weights(self._global)
 
 
-def cpu_seconds() -> float:
-  """User + system CPU time so far of this process and its live children (the TFF worker).
-
-  Other jobs on a shared machine stretch wall times; CPU time per round is steadier.
-  """
-  me = psutil.Process()
-  total = 0.0
-  for process in [me, *me.children(recursive=True)]:
-    try:
-      times = process.cpu_times()
-    except psutil.NoSuchProcess:
-      continue
-    total += times.user + times.system
-  return total
-
-
 def timed_round(way: Way, round_num: int) -> tuple[float, float]:
   """Runs one round of `way`; returns its wall and CPU seconds."""
-  cpu_began = cpu_seconds()
+  cpu_began = common.cpu_seconds()
   began = time.perf_counter()
   way.run_round(round_num)
-  return time.perf_counter() - began, cpu_seconds() - cpu_began
+  return time.perf_counter() - began, common.cpu_seconds() - cpu_began
 
 
 def more_timed_rounds(timings: Sequence[Timing], settings: Settings) -> bool:

@@ -33,6 +33,17 @@ def natural(flat) -> bool:
   return federated_data.DATASETS.get(flat['dataset']).natural_split
 
 
+def fixed_population(flat) -> bool:
+  """Whether the data fixes the clients (writers): natural and not generated (synthetic's
+  natural clients are drawn: --num_clients and --split_seed set them)."""
+  info = federated_data.DATASETS.get(flat['dataset'])
+  return info.natural_split and not info.generated
+
+
+def _synthetic(flat) -> bool:
+  return flat['dataset'] == 'synthetic'
+
+
 @dataclasses.dataclass(frozen=True)
 class RunSettings(config.Section):
   """Where the run lives, and the seed of everything random except the client split."""
@@ -83,17 +94,18 @@ class DataSettings(config.Section):
   cache_dir: str = setting(os.path.join('~', '.cache', 'tff_experiments'), location=True,
                            path=True,
                            help='Where per-client data files are cached.')
-  only_digits: bool = setting(False, active=natural,
+  only_digits: bool = setting(False, active=fixed_population,
                               help='emnist/femnist_leaf: keep the 10 digit classes only.')
   partition: Optional[str] = setting(
       None, resolve=lambda f: federated_data.NATURAL if natural(f) else 'iid',
       help='Client split: iid | shards (McMahan et al. 2017 pathological non-IID, 2 '
            'label-sorted shards per client) | dirichlet (label skew, --dirichlet_alpha) | '
            'label_quantity (NIID-Bench #C=k: k labels per client, --labels_per_client) | '
-           'natural (per-writer; emnist, femnist_leaf). Default: natural for natural datasets, '
-           'else iid.')
-  num_clients: int = setting(100, checks=[_AT_LEAST_1], active=lambda f: not natural(f),
-                             help='Clients to split a centralized dataset into.')
+           'natural (per-writer; emnist, femnist_leaf; synthetic: a distribution per client). '
+           'Default: natural for natural datasets, else iid.')
+  num_clients: int = setting(100, checks=[_AT_LEAST_1], active=lambda f: not fixed_population(f),
+                             help='Clients to split a centralized dataset into; synthetic: the '
+                                  'population drawn.')
   dirichlet_alpha: float = setting(0.5, checks=[_POSITIVE],
                                    active=lambda f: f['partition'] == 'dirichlet',
                                    help='Concentration of the dirichlet partition (> 0).')
@@ -104,10 +116,31 @@ class DataSettings(config.Section):
            'equally among its holders; at most the number of classes.')
   split_seed: int = setting(
       0, checks=[_SEED_RANGE],
-      active=lambda f: not natural(f) or f['personalization_epochs'] > 0,
+      active=lambda f: not fixed_population(f) or f['personalization_epochs'] > 0,
       help='Seed of the client split (fixed default 0), apart from --seed so that repetitions '
-           'over --seed train on one split; also of the clients\' held-out parts '
-           '(--personalization_holdout_fraction).')
+           'over --seed train on one split; synthetic: of the whole population\'s data; also of '
+           'the clients\' held-out parts (--personalization_holdout_fraction).')
+  synthetic_alpha: float = setting(
+      1.0, checks=[(lambda v: v >= 0, 'must be >= 0')],
+      active=lambda f: _synthetic(f) and not f['synthetic_iid'],
+      help='synthetic: std of u_k, the mean of client k\'s softmax model W_k, b_k ~ N(u_k, 1): '
+           'how much client models differ (FedProx\'s Synthetic(alpha, beta): 0, 0.5 or 1).')
+  synthetic_beta: float = setting(
+      1.0, checks=[(lambda v: v >= 0, 'must be >= 0')],
+      active=lambda f: _synthetic(f) and not f['synthetic_iid'],
+      help='synthetic: std of B_k, the mean of client k\'s feature mean v_k ~ N(B_k, 1): how '
+           'much client features differ.')
+  synthetic_iid: bool = setting(
+      False, active=_synthetic,
+      help='synthetic: FedProx\'s synthetic_iid instead: one W, b ~ N(0, 1) for every client and '
+           'features x ~ N(0, Sigma); client sizes still follow the power law.')
+  synthetic_max_examples: int = setting(
+      10_000, checks=[(lambda v: v >= 50, 'must be >= 50 (the fewest a client draws)')],
+      active=_synthetic,
+      help='synthetic: cap on a client\'s examples n_k = floor(lognormal(4, 2)) + 50 (90% '
+           'train): bounds a round\'s cost under the heavy tail (~0.5% of clients reach the '
+           'default 10,000, whose 9,000 training examples the client shuffle buffer still holds '
+           'whole).')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,8 +150,8 @@ class ModelSettings(config.Section):
       None, choices=architectures.ARCHITECTURES.names,
       resolve=lambda f: federated_data.DATASETS.get(f['dataset']).default_model,
       help="Model: mnist_2nn, mnist_cnn, emnist_cnn (McMahan et al. 2017), lenet (NIID-Bench; "
-           "images >= 16x16), digits_mlp. Default: the dataset's own (digits_mlp, mnist_2nn, "
-           "emnist_cnn).")
+           "images >= 16x16), digits_mlp, logistic (softmax regression, FedProx's). Default: the "
+           "dataset's own (digits_mlp, mnist_2nn, emnist_cnn, logistic for synthetic).")
   mlp_hidden_units: Optional[tuple[int, ...]] = setting(
       None, checks=[(lambda v: len(v) >= 1 and min(v) >= 1, 'must be widths >= 1')],
       active=lambda f: architectures.is_mlp(f['model']),

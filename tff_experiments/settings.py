@@ -31,14 +31,18 @@ class ExperimentConfig:
   secure_aggregation: secagg_settings.SecAggSettings
 
 
+def _inputs(flat) -> str:
+  """The dataset's inputs in words ('8x8 images', '60 features'), for messages."""
+  return architectures.describe(federated_data.DATASETS.get(flat['dataset']).input_shape)
+
+
 CROSS_CHECKS = (
     config.CrossCheck(
         ('model', 'dataset'),
         lambda f: (f['model'] is None or f['dataset'] not in federated_data.DATASETS
                    or architectures.fits(f['model'],
                                          federated_data.DATASETS.get(f['dataset']).input_shape)),
-        lambda f: (f'--model={f["model"]!r} does not fit the '
-                   f'{federated_data.DATASETS.get(f["dataset"]).input_shape[:2]} images of '
+        lambda f: (f'--model={f["model"]!r} does not fit the {_inputs(f)} of '
                    f'--dataset={f["dataset"]!r}')),
     config.CrossCheck(
         ('dataset', 'partition'),
@@ -48,7 +52,7 @@ CROSS_CHECKS = (
                    f'choose one of {federated_data.partition_choices(f["dataset"])}')),
     config.CrossCheck(
         ('clients_per_round', 'num_clients', 'dataset'),
-        lambda f: (f['dataset'] not in federated_data.DATASETS or sections.natural(f)
+        lambda f: (f['dataset'] not in federated_data.DATASETS or sections.fixed_population(f)
                    or f['clients_per_round'] <= f['num_clients']),
         '--clients_per_round must be <= --num_clients'),
     config.CrossCheck(

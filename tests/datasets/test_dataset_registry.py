@@ -128,12 +128,14 @@ def test_cache_directories_of_the_older_partitions_keep_their_names(tmp_path, pa
 
 
 def test_registry_entries_and_class_counts():
-  assert set(registry.DATASETS) == {'digits', 'mnist', 'emnist', 'femnist_leaf'}
+  assert set(registry.DATASETS) == {'digits', 'mnist', 'emnist', 'femnist_leaf', 'synthetic'}
   models = {name: info.default_model for name, info in registry.DATASETS.items()}
   assert models == {'digits': 'digits_mlp', 'mnist': 'mnist_2nn', 'emnist': 'emnist_cnn',
-                    'femnist_leaf': 'emnist_cnn'}
+                    'femnist_leaf': 'emnist_cnn', 'synthetic': 'logistic'}
   assert [n for n, i in registry.DATASETS.items() if i.natural_split] == ['emnist',
-                                                                          'femnist_leaf']
+                                                                          'femnist_leaf',
+                                                                          'synthetic']
+  assert [n for n, i in registry.DATASETS.items() if i.generated] == ['synthetic']
   assert not registry.DATASETS['digits'].needs_data_dir
   assert registry.DATASETS['digits'].input_shape == (8, 8, 1)
   assert registry.num_classes('emnist', only_digits=True) == 10

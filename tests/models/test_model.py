@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from tff_experiments.models import architectures
 from tff_experiments.models import model as models
 
 
@@ -22,6 +23,9 @@ def _conv(k, c_in, c_out):
      _conv(5, 1, 32) + _conv(5, 32, 64) + _dense(7 * 7 * 64, 512) + _dense(512, 62)),
     ('emnist_cnn', (28, 28, 1), 10, 1_663_370),
     ('digits_mlp', (8, 8, 1), 10, _dense(64, 32) + _dense(32, 10)),
+    # FedProx's softmax regression on its 60 synthetic features, and on MNIST images.
+    ('logistic', (60,), 10, _dense(60, 10)),
+    ('logistic', (28, 28, 1), 10, _dense(784, 10)),
     # NIID-Bench's LeNet: valid 5x5 convs and 2x2 pools take 28 -> 24 -> 12 -> 8 -> 4.
     ('lenet', (28, 28, 1), 10,
      _conv(5, 1, 6) + _conv(5, 6, 16) + _dense(4 * 4 * 16, 120) + _dense(120, 84)
@@ -77,3 +81,11 @@ def test_model_and_its_functional_form_start_from_the_seeded_keras_weights():
 def test_unknown_model_names_the_flag():
   with pytest.raises(ValueError, match='--model'):
     models.build_keras('nope', input_shape=(8, 8, 1), num_classes=10, seed=0)
+
+
+def test_convolutional_models_refuse_feature_vectors_and_small_images():
+  assert architectures.fits('logistic', (60,)) and architectures.fits('mnist_2nn', (60,))
+  assert not any(architectures.fits(name, (60,)) for name in ('mnist_cnn', 'emnist_cnn', 'lenet'))
+  assert architectures.fits('lenet', (28, 28, 1)) and not architectures.fits('lenet', (8, 8, 1))
+  assert architectures.describe((60,)) == '60 features'
+  assert architectures.describe((8, 8, 1)) == '8x8 images'

@@ -24,11 +24,13 @@ def load(data_settings) -> datasets_base.FederatedData:
   `--seed` keep one split. The partition's own parameters come from the settings its
   `partitions.PARTITIONS` entry names (e.g. --dirichlet_alpha for dirichlet; DataSettings'
   field names are its flag names), so a new partition parameter is a setting plus that entry,
-  not a change here.
+  not a change here; a dataset's own parameters likewise come from its registry entry's
+  `params` (e.g. --synthetic_alpha).
   """
+  flags = dataclasses.asdict(data_settings)
   return datasets_registry.load(
       data_settings.dataset, data_dir=data_settings.data_dir, cache_dir=data_settings.cache_dir,
       partition=data_settings.partition, num_clients=data_settings.num_clients,
-      partition_params=partitions.params_from_flags(data_settings.partition,
-                                                    dataclasses.asdict(data_settings)),
-      seed=data_settings.split_seed, only_digits=data_settings.only_digits)
+      partition_params=partitions.params_from_flags(data_settings.partition, flags),
+      seed=data_settings.split_seed, only_digits=data_settings.only_digits,
+      dataset_params=datasets_registry.params_from_flags(data_settings.dataset, flags))
