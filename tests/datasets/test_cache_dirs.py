@@ -42,13 +42,16 @@ def test_meta_records_the_size_and_sha256_of_every_client_file(tmp_path):
     assert record['sha256'] == hashlib.sha256(content).hexdigest()
 
 
+_FILE_A, _FILE_B = client_files.file_name('a'), client_files.file_name('b')
+
+
 def _truncate(path):
-  with open(path / '000000.tfrecord', 'r+b') as f:
-    f.truncate(os.path.getsize(path / '000000.tfrecord') // 2)
+  with open(path / _FILE_A, 'r+b') as f:
+    f.truncate(os.path.getsize(path / _FILE_A) // 2)
 
 
 def _flip_one_byte(path):
-  with open(path / '000000.tfrecord', 'r+b') as f:  # Same size, one pixel byte differs.
+  with open(path / _FILE_A, 'r+b') as f:  # Same size, one pixel byte differs.
     f.seek(100)
     byte = f.read(1)
     f.seek(100)
@@ -62,9 +65,9 @@ def _set_meta_field(path, **changes):
 
 
 @pytest.mark.parametrize('damage, reason', [
-    (_truncate, r'000000\.tfrecord has \d+ bytes'),
-    (_flip_one_byte, r'000000\.tfrecord has changed \(sha256'),
-    (lambda p: os.remove(p / '000001.tfrecord'), r'000001\.tfrecord is missing'),
+    (_truncate, re.escape(_FILE_A) + r' has \d+ bytes'),
+    (_flip_one_byte, re.escape(_FILE_A) + r' has changed \(sha256'),
+    (lambda p: os.remove(p / _FILE_B), re.escape(_FILE_B) + ' is missing'),
     (lambda p: [os.remove(p / n) for n in os.listdir(p) if n.endswith('.tfrecord')],
      'is missing'),
     (lambda p: os.remove(p / 'meta.json'), 'meta.json is missing'),
@@ -73,7 +76,7 @@ def _set_meta_field(path, **changes):
     (lambda p: (p / 'meta.json').write_bytes(b'\xff\xfe\x00garbage'), 'meta.json is unreadable'),
     (lambda p: _set_meta_field(p, format_version=2), 'meta.json is inconsistent'),
     (lambda p: _set_meta_field(p, shape=[6, 5]), 'meta.json is inconsistent'),
-    (lambda p: _set_meta_field(p, clients={'a': {'file': '000000.tfrecord'}, 'b': {}, 'c': {}}),
+    (lambda p: _set_meta_field(p, clients={'a': {'file': _FILE_A}, 'b': {}, 'c': {}}),
      'meta.json is inconsistent'),
 ], ids=['truncated', 'byte_flipped', 'file_deleted', 'all_files_deleted', 'meta_deleted',
         'meta_cut', 'meta_not_utf8', 'meta_old_version', 'meta_bad_shape', 'meta_no_hashes'])
@@ -185,7 +188,7 @@ def test_abandoned_partial_dirs_older_than_an_hour_are_removed(tmp_path):
   two_hours_ago = time.time() - 7200
   for name in ['.fp.old.partial', '.fp.new.partial', '.fp.old.damaged', '.other.old.partial']:
     (tmp_path / name).mkdir()
-    (tmp_path / name / '000000.tfrecord').write_bytes(b'junk')
+    (tmp_path / name / _FILE_A).write_bytes(b'junk')
     if '.old.' in name:
       os.utime(tmp_path / name, (two_hours_ago, two_hours_ago))
   clients = cache_fixtures.uint8_clients()

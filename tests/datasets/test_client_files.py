@@ -60,6 +60,28 @@ def test_serialized_dataset_fn_reads_files_instead_of_embedding_data(tmp_path):
   assert int(label_sum(tf.constant('0003'))) == 3 * 500
 
 
+def _dataset_graph_bytes(data) -> int:
+  @tf.function
+  def first_label(client_id):
+    return data.serializable_dataset_fn(client_id).reduce(0, lambda s, e: s + e['y'])
+  return first_label.get_concrete_function(tf.TensorSpec([], tf.string)).graph.as_graph_def(
+      ).ByteSize()
+
+
+def test_a_client_dataset_does_not_grow_with_the_number_of_clients(tmp_path):
+  def tiny(n):
+    return {f'writer/{i}': (np.full((1, 2, 2, 1), i % 256, np.uint8), np.array([i % 7]))
+            for i in range(n)}
+  few = client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='few',
+                                        clients=tiny(3))
+  many = client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='many',
+                                         clients=tiny(2000))
+  # The same graph but for the directory name: no per-client table (TFF's FilePerUserClientData
+  # embeds one, ~100 bytes per client).
+  assert abs(_dataset_graph_bytes(many) - _dataset_graph_bytes(few)) < 100
+  assert int(cache_fixtures.read_client(many, 'writer/1999')[1][0]) == 1999 % 7
+
+
 def test_existing_cache_dir_is_reused_without_rewriting(tmp_path):
   first = client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp',
                                           clients=cache_fixtures.uint8_clients(seed=0))
@@ -76,7 +98,7 @@ def test_existing_cache_dir_is_reused_without_rewriting(tmp_path):
 def test_leftover_partial_write_is_not_taken_as_cache(tmp_path):
   partial = tmp_path / '.fp.killed.partial'
   partial.mkdir()
-  (partial / '000000.tfrecord').write_bytes(b'junk')
+  (partial / client_files.file_name('a')).write_bytes(b'junk')
   clients = cache_fixtures.uint8_clients()
   data = client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp',
                                          clients=clients)
