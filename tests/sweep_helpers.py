@@ -25,6 +25,26 @@ def job(tmp_path, key, code='', env=None, args=(), **fields) -> pool.Job:
                   log_path=str(tmp_path / f'{key}.log'), env=env or dict(os.environ), **fields)
 
 
+class Recorder:
+  """A pool's callbacks that record the most jobs running at once and each exit's (code,
+  seconds)."""
+
+  def __init__(self):
+    self.running, self.most, self.exits = set(), 0, {}
+    self.callbacks = dict(on_start=self._start, on_exit=self._exit)
+
+  def _start(self, job) -> None:
+    self.running.add(job.key)
+    self.most = max(self.most, len(self.running))
+
+  def _exit(self, job, code, seconds) -> None:
+    self.running.discard(job.key)
+    self.exits[job.key] = (code, seconds)
+
+  def codes(self) -> dict:
+    return {key: code for key, (code, _) in self.exits.items()}
+
+
 def alive(pid) -> bool:
   """Whether `pid` runs (a zombie waiting to be reaped has exited)."""
   try:

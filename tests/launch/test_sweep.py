@@ -121,18 +121,12 @@ def test_failure_message_is_the_childs_error_line(tmp_path):
 
 
 def test_pool_runs_at_most_parallel_jobs_and_reports_failures(tmp_path):
-  running, most, exits = set(), [0], {}
-  def on_start(job):
-    running.add(job.key)
-    most[0] = max(most[0], len(running))
-  def on_exit(job, code, seconds):
-    running.discard(job.key)
-    exits[job.key] = code
+  record = sweep_helpers.Recorder()
   jobs = [sweep_helpers.job(tmp_path, f'ok{i}', 'import time; time.sleep(0.3)') for i in range(3)]
   jobs.insert(1, sweep_helpers.job(tmp_path, 'bad', 'import sys; print("nope"); sys.exit(3)'))
-  pool.Pool(2, on_start=on_start, on_exit=on_exit, poll_s=0.05).run(jobs)
-  assert most[0] == 2
-  assert exits == {'ok0': 0, 'bad': 3, 'ok1': 0, 'ok2': 0}
+  pool.Pool(2, poll_s=0.05, **record.callbacks).run(jobs)
+  assert record.most == 2
+  assert record.codes() == {'ok0': 0, 'bad': 3, 'ok1': 0, 'ok2': 0}
   assert (tmp_path / 'bad.log').read_text() == 'nope\n'
 
 

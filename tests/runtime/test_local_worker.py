@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow_federated as tff
 import worker_processes
 
+from tff_experiments import experiment
 from tff_experiments.runtime import local_worker
 
 
@@ -75,3 +76,24 @@ def test_computation_outside_the_worker_fails_instead_of_starting_one():
                        env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '3'}, timeout=120).stdout
   assert 'refused:' in out and 'local_worker' in out
   assert 'workers: 0' in out
+
+
+def _weights_after_two_rounds(config, **worker_options):
+  """The global model after rounds 1-2 of `config`'s process in a private worker."""
+  data = experiment.load_data(config)
+  with local_worker.local_worker(**worker_options):
+    process = experiment.build_process(config, data, experiment.build_model(config, data))
+    planner = experiment.build_planner(config, data)
+    state = process.initialize()
+    for round_num in (1, 2):
+      state = process.next(state, planner.plan(round_num).tasks()).state
+    return [np.asarray(w) for w in process.get_model_weights(state).trainable]
+
+
+def test_clients_in_parallel_give_the_weights_of_clients_one_at_a_time(make_config, tmp_path):
+  config = make_config(cache_dir=str(tmp_path), clients_per_round=5, client_momentum=0.5)
+  parallel = _weights_after_two_rounds(config)
+  sequential = _weights_after_two_rounds(config, max_concurrent_computation_calls=1)
+  assert len(parallel) == len(sequential)
+  for a, b in zip(parallel, sequential):
+    np.testing.assert_array_equal(a, b)  # The worker sums clients in cohort order either way.

@@ -31,21 +31,15 @@ def _record():
 
 
 def test_runs_at_most_parallel_tasks_and_reports_exit_codes_and_logs(tmp_path):
-  running, most, exits = set(), [0], {}
-  def on_start(job):
-    running.add(job.key)
-    most[0] = max(most[0], len(running))
-  def on_exit(job, code, seconds):
-    running.discard(job.key)
-    exits[job.key] = (code, seconds)
+  record = sweep_helpers.Recorder()
   show = 'import os, time; print(os.getcwd(), os.environ["SWEEP_TEST"]); time.sleep(0.5)'
   jobs = [sweep_helpers.job(tmp_path, f'ok{i}', show, env={**os.environ, 'SWEEP_TEST': str(i)},
                             cwd=str(tmp_path)) for i in range(3)]
   jobs.insert(1, sweep_helpers.job(tmp_path, 'bad', 'import sys; print("nope"); sys.exit(3)'))
-  ray_pool.RayPool(2, on_start=on_start, on_exit=on_exit, poll_s=0.05).run(jobs)
-  assert most[0] == 2
-  assert {k: code for k, (code, _) in exits.items()} == {'ok0': 0, 'bad': 3, 'ok1': 0, 'ok2': 0}
-  assert all(0.5 <= seconds < 30 for key, (_, seconds) in exits.items() if key != 'bad')
+  ray_pool.RayPool(2, poll_s=0.05, **record.callbacks).run(jobs)
+  assert record.most == 2
+  assert record.codes() == {'ok0': 0, 'bad': 3, 'ok1': 0, 'ok2': 0}
+  assert all(0.5 <= seconds < 30 for key, (_, seconds) in record.exits.items() if key != 'bad')
   assert (tmp_path / 'bad.log').read_text() == 'nope\n'
   assert (tmp_path / 'ok2.log').read_text() == f'{tmp_path} 2\n'  # The job's cwd and env.
   assert ray.is_initialized()  # A Ray it did not start is left running.
