@@ -1,6 +1,7 @@
 """Every setting of an experiment: the sections composed, checks across them, run names.
 
-The settings themselves are fields of the sections in `sections.py` (one field = one flag);
+The settings themselves are fields of the sections in `sections.py` and beside the code they
+configure (`clients/data_settings.py`, `privacy/`, `secagg/`; one field = one flag);
 `launch.run_experiment` binds them to absl flags generically, `hparams.json` records the active
 ones, and components read their section (`config.client.learning_rate` is
 `--client_learning_rate`).
@@ -9,6 +10,7 @@ ones, and components read their section (`config.client.learning_rate` is
 import dataclasses
 
 from tff_experiments import sections
+from tff_experiments.clients import data_settings
 from tff_experiments.clients import federated_data
 from tff_experiments.core import config
 from tff_experiments.models import architectures
@@ -19,7 +21,7 @@ from tff_experiments.secagg import secagg_settings
 class ExperimentConfig:
   """Every setting of a run, fully resolved and validated (hparams.json is its active part)."""
   run: sections.RunSettings
-  data: sections.DataSettings
+  data: data_settings.DataSettings
   model: sections.ModelSettings
   algorithm: sections.AlgorithmSettings
   client: sections.ClientSettings
@@ -52,7 +54,7 @@ CROSS_CHECKS = (
                    f'choose one of {federated_data.partition_choices(f["dataset"])}')),
     config.CrossCheck(
         ('clients_per_round', 'num_clients', 'dataset'),
-        lambda f: (f['dataset'] not in federated_data.DATASETS or sections.fixed_population(f)
+        lambda f: (f['dataset'] not in federated_data.DATASETS or data_settings.fixed_population(f)
                    or f['clients_per_round'] <= f['num_clients']),
         '--clients_per_round must be <= --num_clients'),
     config.CrossCheck(

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from datasets import partitions
-from tff_experiments import sections
 from tff_experiments import settings
+from tff_experiments.clients import data_settings
 from tff_experiments.clients import federated_data
 from tff_experiments.core import config
 
@@ -22,7 +22,7 @@ def _labels_of(data, client_id):
 
 
 def test_every_partition_parameter_flag_is_a_data_setting():
-  names = {f.name for f in dataclasses.fields(sections.DataSettings)}
+  names = {f.name for f in dataclasses.fields(data_settings.DataSettings)}
   flags = {p.flag for entry in partitions.PARTITIONS.values() for p in entry.params.values()}
   assert flags - {None} <= names
   assert {'dirichlet_alpha', 'labels_per_client'} <= flags

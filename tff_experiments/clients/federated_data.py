@@ -18,7 +18,7 @@ def partition_choices(dataset: str) -> list[str]:
 
 
 def load(data_settings) -> datasets_base.FederatedData:
-  """Loads the federated dataset of `sections.DataSettings` (raises datasets.base.DataError).
+  """Loads the federated dataset of `data_settings.DataSettings` (raises datasets.base.DataError).
 
   The client split is drawn from `--split_seed`, never from `--seed`, so repetitions over
   `--seed` keep one split. The partition's own parameters come from the settings its

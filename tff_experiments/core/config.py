@@ -21,6 +21,9 @@ from typing import Any, Callable, ClassVar, Mapping, Optional, Sequence, Union
 
 Flat = dict[str, Any]
 Check = tuple[Callable[[Any], bool], str]
+# Checks many settings share.
+POSITIVE: Check = (lambda v: v > 0, 'must be > 0')
+AT_LEAST_1: Check = (lambda v: v >= 1, 'must be >= 1')
 
 
 class ConfigError(ValueError):

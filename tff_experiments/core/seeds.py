@@ -14,6 +14,8 @@ import numpy as np
 ClientKey = Union[str, int, None]
 # Largest seed accepted anywhere: seeds reach int64 TF ops and TFF's sampler.
 MAX_SEED = 2**31 - 1
+# The check of a seed setting (a `core.config.Check`).
+SEED_CHECK = (lambda v: 0 <= v <= MAX_SEED, f'must be in [0, {MAX_SEED}]')
 
 
 def _stable_hash(text: str) -> int:

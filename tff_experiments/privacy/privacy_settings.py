@@ -1,6 +1,6 @@
 """The DP settings (`--dp_*`), a section of the experiment's settings, and their checks.
 
-Kept beside the privacy code (the other sections are in `sections.py`); `settings` composes it.
+Kept beside the privacy code (most other sections are in `sections.py`); `settings` composes it.
 Values that need the number of clients (the default delta for natural datasets, a noise
 multiplier calibrated to `--dp_target_epsilon`) are completed once the data is loaded
 (`completion`) and recorded in hparams.json.
@@ -9,13 +9,13 @@ multiplier calibrated to `--dp_target_epsilon`) are completed once the data is l
 import dataclasses
 from typing import ClassVar, Optional
 
-from tff_experiments import sections
+from tff_experiments.clients import data_settings
 from tff_experiments.core import config
 from tff_experiments.privacy import accounting
 from tff_experiments.privacy import mechanisms
 
 setting = config.setting
-_POSITIVE = (lambda v: v > 0, 'must be > 0')
+_POSITIVE = config.POSITIVE
 
 
 def enabled(flat) -> bool:
@@ -66,7 +66,7 @@ class PrivacySettings(config.Section):
   delta: Optional[float] = setting(
       None, checks=[(lambda v: 0 < v < 1, 'must be in (0, 1)')], active=enabled,
       completed=True, resolve=lambda f: (accounting.default_delta(f['num_clients'])
-                         if enabled(f) and not sections.natural(f) else None),
+                         if enabled(f) and not data_settings.natural(f) else None),
       help='Delta of the reported (epsilon, delta). Default: 1 / num_clients^1.1 (for natural '
            'datasets the number of writers, once loaded).')
   accountant: str = setting(
