@@ -66,7 +66,8 @@ def _files_problem(seen, files: client_files.ClientFiles) -> Optional[str]:
   expected = len(files.client_ids)
   if not seen['meta_found']:
     return f'{files.meta_path} does not exist there'
-  if seen['meta_hash'] != tf.strings.to_hash_bucket_fast(files.meta_text, _HASH_BUCKETS):
+  if int(seen['meta_hash']) != int(tf.strings.to_hash_bucket_fast(files.meta_text,
+                                                                  _HASH_BUCKETS)):
     return f'{files.meta_path} there differs from the driver\'s (another copy of the data)'
   if seen['num_files'] < expected:
     return f'only {seen["num_files"]} of the {expected} client files are in {files.directory}'
