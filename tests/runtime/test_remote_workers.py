@@ -12,8 +12,10 @@ import pytest
 
 import run_helpers
 import worker_processes
-from tff_experiments.runtime import execution
+from tff_experiments import experiment
+from tff_experiments.core import config as config_lib
 from tff_experiments.runtime import contexts
+from tff_experiments.runtime import execution
 from tff_experiments.runtime import remote_workers
 
 
@@ -36,7 +38,7 @@ def test_worker_addresses_are_host_and_port(target, ok):
 
 
 def test_a_bad_address_is_refused_naming_the_flag(make_config):
-  with pytest.raises(Exception, match='--workers'):
+  with pytest.raises(config_lib.ConfigError, match='--workers'):
     make_config(workers=('localhost',))
 
 
@@ -53,7 +55,7 @@ def test_two_workers_give_the_metrics_of_a_local_run(two_workers, digits_config,
                   dp_noise_multiplier=0.5)
   local_paths, _ = _run_on(digits_config('local', **settings), str(tmp_path / 'worker.log'))
   config = digits_config('remote', workers=targets, **settings)
-  execution.check(config.run, run_helpers.experiment.load_data(config).train)
+  execution.check(config.run, experiment.load_data(config).train)
   remote_paths, summary = _run_on(config, str(tmp_path / 'unused.log'))
   assert summary['status'] == 'completed'
   local, remote = run_helpers.metrics(local_paths), run_helpers.metrics(remote_paths)
@@ -68,7 +70,7 @@ def test_a_worker_that_is_not_there_fails_within_the_timeout(two_workers, digits
                          worker_connect_timeout_s=1.0)
   began = time.monotonic()
   with pytest.raises(remote_workers.RemoteWorkerError, match=f'no TFF worker answered at {nobody}'):
-    execution.check(config.run, run_helpers.experiment.load_data(config).train)
+    execution.check(config.run, experiment.load_data(config).train)
   assert time.monotonic() - began < 10
 
 
@@ -90,7 +92,7 @@ def _damaged_copy(client_data, **changes):
 def test_a_worker_that_cannot_read_the_client_data_is_named(two_workers, digits_config,
                                                             damage, message):
   config = digits_config('x', workers=(two_workers[1].target,))
-  client_data = run_helpers.experiment.load_data(config).train
+  client_data = experiment.load_data(config).train
   with pytest.raises(remote_workers.RemoteWorkerError,
                      match=f'{two_workers[1].target} cannot read the client data.*{message}'):
     execution.check(config.run, _damaged_copy(client_data, **damage(client_data)))

@@ -83,15 +83,6 @@ def stop_worker(process: subprocess.Popen, *, grace_s: float = 5.0) -> None:
       process.wait()
 
 
-def _exited(process: subprocess.Popen):
-  """A readiness `failure` callback: the worker process exited before it served."""
-  def failure() -> Optional[str]:
-    if process.poll() is None:
-      return None
-    return f'TFF worker exited with code {process.returncode}'
-  return failure
-
-
 @contextlib.contextmanager
 def local_worker(*, log_path: Optional[str] = None, max_concurrent_computation_calls: int = -1,
                  intra_op_threads: int = 1) -> Iterator[watchdog.Watchdog]:
@@ -107,15 +98,14 @@ def local_worker(*, log_path: Optional[str] = None, max_concurrent_computation_c
                          max_concurrent_computation_calls=max_concurrent_computation_calls,
                          intra_op_threads=intra_op_threads)
   channel = None
+  probe = watchdog.process_probe(process, log_path=log_path)
   try:
     channel = contexts.Channel(f'localhost:{port}')
-    failure = contexts.wait_until_ready(channel, timeout_s=_READY_TIMEOUT_S,
-                                        failure=_exited(process))
+    failure = contexts.wait_until_ready(channel, timeout_s=_READY_TIMEOUT_S, failure=probe)
     if failure:
-      raise RuntimeError(f'{failure}; see {log_path}')
+      raise RuntimeError(f'starting the TFF worker: {failure} (log: {log_path})')
     with tff.framework.get_context_stack().install(contexts.sync_context(channel)), \
-        watchdog.Watchdog(watchdog.process_probe(process, log_path=log_path), where=log_path,
-                          on_deadline=process.kill) as guard:
+        watchdog.Watchdog(probe, where=log_path, on_deadline=process.kill) as guard:
       yield guard
   finally:
     stop_worker(process)
