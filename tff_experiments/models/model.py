@@ -36,8 +36,10 @@ class Model:
   initial_weights: tff.learning.models.ModelWeights
 
   def keras(self) -> tf.keras.Model:
-    """A new instance of the architecture (its initial values are to be overwritten)."""
-    with _global_random_state_kept():
+    """A new instance of the architecture, its variables zero: every caller overwrites them,
+    and in a client computation drawing random initial values cost each client and round
+    ~3% of the worker's CPU (2NN)."""
+    with _global_random_state_kept(), tf.variable_creator_scope(_zero_initial_value):
       return self.architecture(tuple(self.input_shape), self.num_classes)
 
   @property
@@ -78,6 +80,15 @@ def _global_random_state_kept() -> Iterator[None]:
   finally:
     random.setstate(python_state)
     np.random.set_state(numpy_state)
+
+
+def _zero_initial_value(next_creator, **kwargs) -> tf.Variable:
+  """A variable creator giving a new variable of known shape zeros as initial value (Keras
+  gives the shape when building in a graph; eagerly it does not, and the initializer runs)."""
+  shape = kwargs.get('shape')
+  if shape is not None and tf.TensorShape(shape).is_fully_defined():
+    kwargs['initial_value'] = tf.zeros(shape, kwargs.get('dtype') or tf.float32)
+  return next_creator(**kwargs)
 
 
 def _seeded_initializer(initializer, seed: int):
