@@ -37,7 +37,7 @@ import dataclasses
 import multiprocessing
 import statistics
 import time
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Optional, Protocol, Sequence
 
 from absl import app
 from absl import flags
@@ -237,16 +237,19 @@ class PlainLoop:
                                learning_rate=common.MCMAHAN_MNIST['client_learning_rate'],
                                batch_size=common.MCMAHAN_MNIST['client_batch_size'])
 
-  def run_round(self, round_num: int) -> None:
-    """Trains each client from the global model, then averages the client models."""
-    trained = []
-    for index, ((x, y), n) in enumerate(zip(self._clients, self._sizes)):
+  def run_round(self, round_num: int, cohort: Optional[Sequence[int]] = None) -> None:
+    """Trains each client of `cohort` (indices; default all) from the global model, then
+    averages the client models."""
+    trained, sizes = [], []
+    for index in range(len(self._clients)) if cohort is None else cohort:
+      (x, y), n = self._clients[index], self._sizes[index]
       rng = np.random.default_rng([common.MCMAHAN_MNIST['seed'], round_num, index])
       orders = np.stack([rng.permutation(n) for _ in range(_EPOCHS)]).astype(np.int32)
       self._model.set_weights(self._global)
       self._train(x, y, tf.constant(orders))
       trained.append(self._model.get_weights())
-    self._global = weighted_mean(trained, self._sizes)
+      sizes.append(n)
+    self._global = weighted_mean(trained, sizes)
 
   def weights(self) -> tff.learning.models.ModelWeights:
     return as_model_weights(self._global)

@@ -39,12 +39,13 @@ def build_process(config: settings.ExperimentConfig, data: datasets_base.Federat
   """The learning process over `client_data` tasks (training on the clients' training parts
   when personalization holds some of their data out), with `--secure_aggregation`'s protocol
   around each round."""
-  input_computation = client_data.build_dataset_computation(
+  inputs = client_data.task_inputs(
       data.train, epochs=config.client.epochs_per_round, batch_size=config.client.batch_size,
       holdout_fraction=personalization.holdout_fraction(config))
   return secure_rounds.build(
-      config, lambda: algorithms.build(config, model=model, aggregator=stack.build(config)),
-      input_computation)
+      config, lambda: algorithms.build(config, model=model, aggregator=stack.build(config),
+                                       inputs=inputs),
+      client_data.task_sequence)
 
 
 def build_planner(config: settings.ExperimentConfig,

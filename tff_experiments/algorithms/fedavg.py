@@ -12,6 +12,7 @@ import tensorflow_federated as tff
 
 from tff_experiments.algorithms import distributors
 from tff_experiments.algorithms import server_optimizers
+from tff_experiments.clients import client_data
 from tff_experiments.clients import client_work
 from tff_experiments.clients import local_update
 from tff_experiments.models import model as model_lib
@@ -32,15 +33,17 @@ def initial_weights_computation(model: model_lib.Model) -> tff.Computation:
 
 def compose(model: model_lib.Model, *, update_fn, config,
             aggregator: tff.aggregators.WeightedAggregationFactory,
-            update_type: Optional[tff.types.Type] = None
+            update_type: Optional[tff.types.Type] = None,
+            inputs: Optional[client_data.ClientInputs] = None
             ) -> tff.learning.templates.LearningProcess:
-  """Distributor (`--downlink_bits`) + client work of `update_fn` + aggregator + server
-  optimizer finalizer. `update_type` is what clients send (default: the trainable weights)."""
+  """Distributor (`--downlink_bits`) + client work of `update_fn` over `inputs` (default:
+  ready ClientInputs) + aggregator + server optimizer finalizer. `update_type` is what clients
+  send (default: the trainable weights)."""
   weights_type = model.weights_type()
   return tff.learning.templates.compose_learning_process(
       initial_weights_computation(model),
       distributors.build(config, weights_type),
-      client_work.build_client_work(model, update_fn=update_fn),
+      client_work.build_client_work(model, update_fn=update_fn, inputs=inputs),
       aggregator.create(update_type or weights_type.trainable, tff.TensorType(np.float32)),
       tff.learning.templates.build_apply_optimizer_finalizer(
           server_optimizers.build(config.server), weights_type),
@@ -48,11 +51,13 @@ def compose(model: model_lib.Model, *, update_fn, config,
 
 
 def build(*, model: model_lib.Model, config,
-          aggregator: tff.aggregators.WeightedAggregationFactory
+          aggregator: tff.aggregators.WeightedAggregationFactory,
+          inputs: Optional[client_data.ClientInputs] = None
           ) -> tff.learning.templates.LearningProcess:
   """FedAvg: local SGD (`--client_momentum`), the aggregator stack's average of deltas, server
   optimizer."""
   update_fn = local_update.local_sgd(model, learning_rate=config.client.learning_rate,
                                      momentum=config.client.momentum,
                                      weighting=config.client.weighting)
-  return compose(model, update_fn=update_fn, config=config, aggregator=aggregator)
+  return compose(model, update_fn=update_fn, config=config, aggregator=aggregator,
+                 inputs=inputs)

@@ -53,8 +53,8 @@ class NormalizedAveragingFactory(tff.aggregators.WeightedAggregationFactory):
     return tff.templates.AggregationProcess(inner.initialize, next_fn)
 
 
-def build(*, model, config, aggregator: tff.aggregators.WeightedAggregationFactory
-          ) -> tff.learning.templates.LearningProcess:
+def build(*, model, config, aggregator: tff.aggregators.WeightedAggregationFactory,
+          inputs=None) -> tff.learning.templates.LearningProcess:
   """FedNova over the aggregator stack (see module doc)."""
   momentum = config.client.momentum
   normalized = local_update.local_sgd(model, learning_rate=config.client.learning_rate,
@@ -68,6 +68,6 @@ def build(*, model, config, aggregator: tff.aggregators.WeightedAggregationFacto
 
   update_type = tff.StructType([model.weights_type().trainable, tff.TensorType(np.float32)])
   return fedavg.compose(
-      model, update_fn=update_fn, config=config, update_type=update_type,
+      model, update_fn=update_fn, config=config, update_type=update_type, inputs=inputs,
       aggregator=NormalizedAveragingFactory(
           aggregator, weighted=layers.mean_layer(config).weighted))

@@ -1,11 +1,12 @@
-"""Algorithms by `--algorithm`: name -> builder of a TFF `LearningProcess` over ClientInputs.
+"""Algorithms by `--algorithm`: name -> builder of a TFF `LearningProcess`.
 
 Each builder composes distributor, client work, aggregator and finalizer with
 `tff.learning.templates.compose_learning_process`; the runner never branches on the name.
+Clients receive `inputs` (a `client_data.ClientInputs`; default: ready ClientInputs);
 `clients.client_data.compose_with_tasks` turns the process into one that takes ClientTasks.
 """
 
-from typing import Callable
+from typing import Callable, Optional
 
 import tensorflow_federated as tff
 
@@ -13,9 +14,10 @@ from tff_experiments.algorithms import fedavg
 from tff_experiments.algorithms import fednova
 from tff_experiments.algorithms import fedprox
 from tff_experiments.algorithms import fedsgd
+from tff_experiments.clients import client_data
 from tff_experiments.core import registry
 
-# builder(*, model, config, aggregator) -> LearningProcess
+# builder(*, model, config, aggregator, inputs=None) -> LearningProcess
 Builder = Callable[..., tff.learning.templates.LearningProcess]
 
 ALGORITHMS: registry.Registry[Builder] = registry.Registry('algorithm', flag='algorithm', entries={
@@ -26,8 +28,10 @@ ALGORITHMS: registry.Registry[Builder] = registry.Registry('algorithm', flag='al
 })
 
 
-def build(config, *, model, aggregator: tff.aggregators.WeightedAggregationFactory
+def build(config, *, model, aggregator: tff.aggregators.WeightedAggregationFactory,
+          inputs: Optional[client_data.ClientInputs] = None
           ) -> tff.learning.templates.LearningProcess:
-  """The learning process named by `config.algorithm.algorithm`."""
+  """The learning process named by `config.algorithm.algorithm`, its clients receiving
+  `inputs`."""
   return ALGORITHMS.get(config.algorithm.algorithm)(model=model, config=config,
-                                                    aggregator=aggregator)
+                                                    aggregator=aggregator, inputs=inputs)

@@ -14,7 +14,8 @@ client is held out (`holdout`) and training sees only the rest.
 """
 
 import collections
-from typing import Optional
+import dataclasses
+from typing import Any, Callable, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -61,8 +62,10 @@ def _without_rewrites() -> tf.data.Options:
 
 
 def _learning_rates(rate) -> tf.data.Dataset:
-  """The ClientInput's `learning_rate`: `rate` as a one-element sequence, none if unset (< 0)."""
-  return tf.data.Dataset.from_tensors(tf.cast(rate, tf.float32)).filter(lambda r: r >= 0)
+  """The ClientInput's `learning_rate`: `rate` as a one-element sequence, none if unset (< 0).
+  (`take`, not `filter`: no function for TF to instantiate for every client.)"""
+  rate = tf.cast(rate, tf.float32)
+  return tf.data.Dataset.from_tensors(rate).take(tf.where(rate >= 0, tf.constant(1, tf.int64), 0))
 
 
 def partial_steps(examples: tf.data.Dataset, *, fraction, epochs: int, batch_size: int):
@@ -127,13 +130,12 @@ def _training_input(examples: tf.data.Dataset, client_task, *, epochs: int,
       learning_rate=_learning_rates(client_task['learning_rate']).with_options(options))
 
 
-def build_dataset_computation(client_data: tff.simulation.datasets.ClientData, *,
-                              epochs: int, batch_size: int,
-                              holdout_fraction: float = 0.0) -> tff.Computation:
-  """A `tff.tensorflow.computation` mapping a `ClientTask` to the client's ClientInput (of its
-  training part when `holdout_fraction` > 0)."""
+def training_input_fn(client_data: tff.simulation.datasets.ClientData, *, epochs: int,
+                      batch_size: int, holdout_fraction: float = 0.0
+                      ) -> Callable[[Any], collections.OrderedDict]:
+  """`fn(client_task) -> ClientInput` over the client's data (its training part when
+  `holdout_fraction` > 0), to call while tracing a TF graph."""
 
-  @tff.tensorflow.computation(TASK_TYPE)
   def input_from_task(client_task):
     examples = client_data.serializable_dataset_fn(client_task['client_id'])
     if holdout_fraction > 0:
@@ -142,6 +144,16 @@ def build_dataset_computation(client_data: tff.simulation.datasets.ClientData, *
     return _training_input(examples, client_task, epochs=epochs, batch_size=batch_size)
 
   return input_from_task
+
+
+def build_dataset_computation(client_data: tff.simulation.datasets.ClientData, *,
+                              epochs: int, batch_size: int,
+                              holdout_fraction: float = 0.0) -> tff.Computation:
+  """A `tff.tensorflow.computation` mapping a `ClientTask` to the client's ClientInput (of its
+  training part when `holdout_fraction` > 0)."""
+  return tff.tensorflow.computation(
+      training_input_fn(client_data, epochs=epochs, batch_size=batch_size,
+                        holdout_fraction=holdout_fraction), TASK_TYPE)
 
 
 def build_split_computation(client_data: tff.simulation.datasets.ClientData, *, epochs: int,
@@ -160,6 +172,45 @@ def build_split_computation(client_data: tff.simulation.datasets.ClientData, *, 
         held_out=held_out.batch(eval_batch_size))
 
   return split_from_task
+
+
+@dataclasses.dataclass(frozen=True)
+class ClientInputs:
+  """What a client computation receives (`data_type`, CLIENTS-placed) and how, inside its
+  graph, that becomes the ClientInput the client update trains on (`to_client_input`)."""
+  data_type: tff.types.Type
+  to_client_input: Callable[[Any], collections.OrderedDict]
+
+
+def ready_inputs(element_spec) -> ClientInputs:
+  """Clients receive ready ClientInputs with batches of `element_spec` (TFF's own way)."""
+  return ClientInputs(client_input_type(element_spec), lambda client_input: client_input)
+
+
+# A client's data when it builds its own input: its task as a one-element sequence (TFF's
+# client work takes sequences).
+TASK_SEQUENCE_TYPE = tff.SequenceType(TASK_TYPE)
+
+
+@tff.tensorflow.computation(TASK_TYPE)
+def task_sequence(client_task):
+  """A ClientTask as the one-element sequence `task_inputs` clients receive."""
+  return tf.data.Dataset.from_tensors(client_task)
+
+
+def task_inputs(client_data: tff.simulation.datasets.ClientData, *, epochs: int,
+                batch_size: int, holdout_fraction: float = 0.0) -> ClientInputs:
+  """Clients receive their task (`task_sequence`) and build their ClientInput in the same
+  graph that trains on it.
+
+  A ClientInput made by one computation and passed to the next is serialized to a graph and
+  rebuilt, its functions instantiated again, for every client and round: on the MNIST 2NN
+  that doubled a client's fixed cost (measured: 6-9 ms of worker CPU vs 3-4 ms per client).
+  """
+  input_from_task = training_input_fn(client_data, epochs=epochs, batch_size=batch_size,
+                                      holdout_fraction=holdout_fraction)
+  return ClientInputs(TASK_SEQUENCE_TYPE,
+                      lambda tasks: input_from_task(tasks.get_single_element()))
 
 
 def compose_with_tasks(input_computation: tff.Computation,

@@ -1,10 +1,13 @@
 """`local_sgd` as a `tff.learning.templates.ClientWorkProcess`, reporting training metrics.
 
-The client data type is `client_data.ClientInput`: the client's batches plus a one-element
-sequence with its dataset size (TFF's client work takes sequences, or structures of them).
+What clients receive is a `client_data.ClientInputs`' data type: ready ClientInputs (the
+client's batches plus one-element sequences of its dataset size and learning rate: TFF's
+client work takes sequences, or structures of them), or the client's task, from which the
+client computation builds its ClientInput itself (`client_data.task_inputs`).
 """
 
 import collections
+from typing import Optional
 
 import tensorflow as tf
 import tensorflow_federated as tff
@@ -25,20 +28,22 @@ def _finalize_train_metrics(stats, min_steps, max_steps):
       min_client_steps=min_steps, max_client_steps=max_steps)
 
 
-def build_client_work(model: model_lib.Model, *, update_fn
+def build_client_work(model: model_lib.Model, *, update_fn,
+                      inputs: Optional[client_data.ClientInputs] = None
                       ) -> tff.learning.templates.ClientWorkProcess:
-  """Wraps `update_fn` (from `local_update.local_sgd`) as a stateless ClientWorkProcess."""
+  """Wraps `update_fn` (from `local_update.local_sgd`) as a stateless ClientWorkProcess over
+  `inputs` (default: ready ClientInputs)."""
   model_weights_type = model.weights_type()
-  data_type = client_data.client_input_type(model.input_spec)
+  inputs = inputs or client_data.ready_inputs(model.input_spec)
+  data_type = inputs.data_type
 
   @tff.tensorflow.computation(model_weights_type, data_type)
-  def client_update(weights, client_input):
-    delta, weight, stats = update_fn(weights, client_input)
-    return tff.learning.templates.ClientResult(update=delta, update_weight=weight), stats
-
-  @tff.tensorflow.computation(client_update.type_signature.result[1])
-  def _steps(stats):
-    return stats['num_steps']
+  def client_update(weights, data):
+    delta, weight, stats = update_fn(weights, inputs.to_client_input(data))
+    # The steps again beside the stats: their min and max need them alone, and a selection
+    # costs no TF call per client.
+    return (tff.learning.templates.ClientResult(update=delta, update_weight=weight), stats,
+            stats['num_steps'])
 
   @tff.federated_computation
   def init_fn():
@@ -48,9 +53,8 @@ def build_client_work(model: model_lib.Model, *, update_fn
       tff.FederatedType((), tff.SERVER),
       tff.FederatedType(model_weights_type, tff.CLIENTS),
       tff.FederatedType(data_type, tff.CLIENTS))
-  def next_fn(state, weights, client_input):
-    result, stats = tff.federated_map(client_update, (weights, client_input))
-    steps = tff.federated_map(_steps, stats)
+  def next_fn(state, weights, data):
+    result, stats, steps = tff.federated_map(client_update, (weights, data))
     train = tff.federated_map(_finalize_train_metrics, (
         tff.federated_sum(stats), tff.federated_min(steps), tff.federated_max(steps)))
     measurements = tff.federated_zip(collections.OrderedDict(train=train))

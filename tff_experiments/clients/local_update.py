@@ -107,9 +107,11 @@ def local_sgd(model: model_lib.Model, *, learning_rate: float, momentum: float =
       for variable, value in zip(tf.nest.flatten(variables), tf.nest.flatten(initial_weights)):
         variable.assign(value)
 
-      # The round's rate if the input carries one, else the constant.
-      rate = client_input['learning_rate'].reduce(tf.constant(learning_rate, tf.float32),
-                                                   lambda _, given: given)
+      # The round's rate if the input carries one, else the constant. (An optional, not a
+      # `reduce`: no function for TF to instantiate for every client.)
+      given = iter(client_input['learning_rate']).get_next_as_optional()
+      rate = tf.cond(given.has_value(), given.get_value,
+                     lambda: tf.constant(learning_rate, tf.float32))
 
       def sgd_step(carry, batch):
         stats, buffers = carry
