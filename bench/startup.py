@@ -4,14 +4,13 @@ r"""Start-up and a whole short run, from the command: this package vs the plain 
 
 Every command below is timed from launch to exit, `--run_repeats` times (the table gives medians):
 
-  import                 `python -c "import tensorflow"`, and with tensorflow_federated: the
-                         part of start-up no code of ours can shorten.
+  import                 `python -c "import tensorflow"`, and with tensorflow_federated, until
+                         the import is done: the part of start-up no code of ours can shorten.
   tff-experiments        `python -m launch.run_experiment` on the McMahan et al. MNIST 2NN
                          workload (10 of 100 IID clients x 600 per round, E=1, B=10) for
                          `--run_rounds` rounds, evaluated once at the end, into a fresh results
                          directory (the client-file cache is reused, as in any second run).
-                         Its metrics.csv gives each round's and the evaluation's seconds; the
-                         rest of the command's time is start-up (plus exit).
+                         Its metrics.csv gives each round's and the evaluation's seconds.
   plain TF loop (floor)  `python -m bench.startup --floor`: imports TensorFlow, reads MNIST,
                          splits it into the same 100 IID clients and runs `bench.round_time`'s
                          plain loop on 10 seeded clients per round, then evaluates. It borrows
@@ -19,8 +18,9 @@ Every command below is timed from launch to exit, `--run_repeats` times (the tab
                          in TFF; that import is timed by the floor itself and taken out of its
                          total, so the floor stands for a TensorFlow-only script.
 
-"start-up beyond import" is the command's time to its first round minus the import of what it
-needs (TF and TFF for the package, TF for the floor). A benchmark that prints a table, not a
+"start-up beyond import" is the time from the command to the start of its first round (when it
+printed that round 1 ended, less round 1's own seconds) minus the import of what it needs (TF
+and TFF for the package, TF for the floor). A benchmark that prints a table, not a
 test: it asserts nothing.
 """
 
@@ -38,6 +38,7 @@ _TF_IMPORTED = time.monotonic()
 
 import csv
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -61,6 +62,9 @@ _FLOOR = flags.DEFINE_bool('floor', False, 'Internal: be the floor script (print
                            'as one JSON line).')
 _MODEL = 'mnist_2nn'
 _CLIENTS_PER_ROUND = common.MCMAHAN_MNIST['clients_per_round']
+# launch.run_experiment's progress line after round 1 (the floor prints one too).
+_ROUND_1_LINE = re.compile(r'^round +1/')
+_IMPORTED_LINE = re.compile(r'^imported$')
 
 
 def run_floor(rounds: int) -> dict[str, Any]:
@@ -83,6 +87,7 @@ def run_floor(rounds: int) -> dict[str, Any]:
     round_began = time.monotonic()
     floor.run_round(round_num, cohort=cohort)
     round_seconds.append(time.monotonic() - round_began)
+    print(f'round {round_num}/{rounds}', flush=True)
   eval_began = time.monotonic()
   keras_model.set_weights(list(floor.weights().trainable))
   logits = keras_model(arrays.test_x.astype(np.float32) / 255.0, training=False)
@@ -91,15 +96,25 @@ def run_floor(rounds: int) -> dict[str, Any]:
               rounds_s=round_seconds, eval_s=time.monotonic() - eval_began, accuracy=accuracy)
 
 
-def timed(command: Sequence[str]) -> tuple[float, str]:
-  """Runs `command` in the repo root; (seconds from launch to exit, its stdout). Fails loudly."""
+def timed(command: Sequence[str], marker: re.Pattern = _ROUND_1_LINE
+           ) -> tuple[float, float, str]:
+  """Runs `command` in the repo root: (seconds from launch to exit, seconds from launch until
+  it printed a line matching `marker` (by default: round 1 ended), its output). Fails loudly."""
   began = time.monotonic()
-  done = subprocess.run(list(command), cwd=common.REPO_ROOT, capture_output=True, text=True,
-                        env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2'}, check=False)
+  process = subprocess.Popen(list(command), cwd=common.REPO_ROOT, text=True, bufsize=1,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2',
+                                  'PYTHONUNBUFFERED': '1'})
+  lines, round_1_ended = [], float('nan')
+  for line in process.stdout:
+    lines.append(line)
+    if marker.match(line) and round_1_ended != round_1_ended:  # The first one (not NaN).
+      round_1_ended = time.monotonic() - began
   seconds = time.monotonic() - began
-  if done.returncode:
-    raise RuntimeError(f'{" ".join(command)} exited {done.returncode}:\n{done.stderr[-3000:]}')
-  return seconds, done.stdout
+  if process.wait():
+    raise RuntimeError(f'{" ".join(command)} exited {process.returncode}:\n'
+                       f'{"".join(lines)[-3000:]}')
+  return seconds, round_1_ended, ''.join(lines)
 
 
 def package_run(rounds: int, out_dir: str) -> dict[str, Any]:
@@ -108,28 +123,34 @@ def package_run(rounds: int, out_dir: str) -> dict[str, Any]:
               'client_epochs_per_round': 1, 'total_rounds': rounds, 'rounds_per_eval': rounds,
               'root_output_dir': out_dir, 'experiment_name': 'bench_startup',
               'cache_dir': common.CACHE_DIR}
-  total, _ = timed([sys.executable, '-m', 'launch.run_experiment', *common.as_flags(settings)])
+  total, round_1_ended, _ = timed([sys.executable, '-m', 'launch.run_experiment',
+                                   *common.as_flags(settings)])
   (metrics_path,) = [os.path.join(d, 'metrics.csv') for d, _, files in os.walk(out_dir)
                      if 'metrics.csv' in files]
   with open(metrics_path, newline='') as f:
     rows = list(csv.DictReader(f))
   evaluated = [r for r in rows if r.get('eval_time_s')]
-  return dict(total_s=total, rounds_s=[float(r['round_time_s']) for r in rows],
+  round_seconds = [float(r['round_time_s']) for r in rows]
+  return dict(total_s=total, startup_s=round_1_ended - round_seconds[0], rounds_s=round_seconds,
               eval_s=sum(float(r['eval_time_s']) for r in evaluated),
               accuracy=float(evaluated[-1]['eval/accuracy']))
 
 
 def floor_run(rounds: int) -> dict[str, Any]:
   """The floor script as a command: its total (without the package import) and phases."""
-  total, stdout = timed([sys.executable, '-m', 'bench.startup', '--floor',
-                         f'--run_rounds={rounds}'])
+  total, round_1_ended, stdout = timed([sys.executable, '-m', 'bench.startup', '--floor',
+                                        f'--run_rounds={rounds}'])
   phases = json.loads(stdout.strip().splitlines()[-1])
-  return dict(phases, total_s=total - phases['package_import_s'])
+  package_import = phases['package_import_s']
+  return dict(phases, total_s=total - package_import,
+              startup_s=round_1_ended - package_import - phases['rounds_s'][0])
 
 
 def import_seconds(modules: str) -> float:
-  """Seconds of `python -c "import <modules>"`."""
-  return timed([sys.executable, '-c', f'import {modules}'])[0]
+  """Seconds from launching `python -c "import <modules>"` until the import is done (not the
+  exit, which tears TensorFlow down)."""
+  return timed([sys.executable, '-c', f'import {modules}; print("imported", flush=True)'],
+               _IMPORTED_LINE)[1]
 
 
 def _median(runs: Sequence[dict[str, Any]], key) -> float:
@@ -140,7 +161,7 @@ def row(name: str, runs: Sequence[dict[str, Any]], *, imports_s: float,
         floor_total_s: float) -> list[str]:
   """One table row from the runs of one way."""
   total = _median(runs, lambda r: r['total_s'])
-  startup = _median(runs, lambda r: r['total_s'] - sum(r['rounds_s']) - r['eval_s'])
+  startup = _median(runs, lambda r: r['startup_s'])
   return [name, f'{total:.1f}', f'{total / floor_total_s:.2f}x', f'{imports_s:.1f}',
           f'{startup - imports_s:.1f}', f'{_median(runs, lambda r: r["rounds_s"][0]):.2f}',
           f'{_median(runs, lambda r: sum(r["rounds_s"][1:])):.2f}',

@@ -12,7 +12,7 @@ import os
 import signal
 import subprocess
 import time
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 import portpicker
 import tensorflow_federated as tff
@@ -36,6 +36,20 @@ class _NoWorkerContext(tff.framework.SyncContext):
 # TFF's import-time default context would start an unmanaged worker on first use, and its
 # manager's __del__ fails noisily at interpreter exit; replacing it now frees it cleanly.
 tff.framework.set_default_context(_NoWorkerContext())
+
+
+class _ReadyOnFirstUse(tff.framework.SyncContext):
+  """`inner`, once `wait()` has returned: the worker starts (~1 s) while the driver traces its
+  computations, instead of before."""
+
+  def __init__(self, inner: tff.framework.SyncContext, wait: Callable[[], None]):
+    self._inner, self._wait = inner, wait
+
+  def invoke(self, comp, arg):
+    if self._wait is not None:
+      self._wait()
+      self._wait = None
+    return self._inner.invoke(comp, arg)
 
 
 def worker_binary_path() -> str:
@@ -88,9 +102,10 @@ def local_worker(*, log_path: Optional[str] = None, max_concurrent_computation_c
                  intra_op_threads: int = 1) -> Iterator[watchdog.Watchdog]:
   """Runs TFF computations on a private local worker for the duration of the block.
 
-  Yields the worker's `watchdog.Watchdog`: if the worker dies, the block gets
-  `watchdog.WorkerFailure` within a fraction of a second instead of hanging in gRPC retries;
-  `deadline(s)` bounds a call to the worker.
+  The worker starts at once; the first computation waits until it answers (a RuntimeError if
+  it exits or does not answer within a minute). Yields the worker's `watchdog.Watchdog`: if
+  the worker dies, the block gets `watchdog.WorkerFailure` within a fraction of a second
+  instead of hanging in gRPC retries; `deadline(s)` bounds a call to the worker.
   """
   log_path = log_path or os.devnull
   port = portpicker.pick_unused_port()
@@ -101,10 +116,14 @@ def local_worker(*, log_path: Optional[str] = None, max_concurrent_computation_c
   probe = watchdog.process_probe(process, log_path=log_path)
   try:
     channel = contexts.Channel(f'localhost:{port}')
-    failure = contexts.wait_until_ready(channel, timeout_s=_READY_TIMEOUT_S, failure=probe)
-    if failure:
-      raise RuntimeError(f'starting the TFF worker: {failure} (log: {log_path})')
-    with tff.framework.get_context_stack().install(contexts.sync_context(channel)), \
+
+    def wait_until_ready() -> None:
+      failure = contexts.wait_until_ready(channel, timeout_s=_READY_TIMEOUT_S, failure=probe)
+      if failure:
+        raise RuntimeError(f'starting the TFF worker: {failure} (log: {log_path})')
+
+    context = _ReadyOnFirstUse(contexts.sync_context(channel), wait_until_ready)
+    with tff.framework.get_context_stack().install(context), \
         watchdog.Watchdog(probe, where=log_path, on_deadline=process.kill) as guard:
       yield guard
   finally:
