@@ -1,9 +1,10 @@
 """Client inputs built inside the TFF runtime from small tasks, so a round ships no pixels.
 
 A round's cohort travels as `ClientTask`s (client id, shuffle seed, step cap, step fraction,
-learning rate, held-out seed) made by the round plan. The dataset computation looks the client
-up in a file-backed `ClientData`, shuffles with the task's seed (a fresh order each epoch, as in
-McMahan et al.), repeats for the local epochs, batches, and caps the steps. A straggler doing
+learning rate, held-out seed) made by the round plan; in a run each client receives its task
+and builds its ClientInput in the graph that trains on it (`task_inputs`). The input looks the
+client up in a file-backed `ClientData`, shuffles with the task's seed (a fresh order each
+epoch, as in McMahan et al.), repeats for the local epochs, batches, and caps the steps. A straggler doing
 partial work gets a fraction u in (0, 1) of its full E * ceil(n / B) steps: ceil(u * full),
 which is uniform on 1..full when u is uniform; only then are the client's examples counted
 first. The client's dataset size travels beside its batches as a lazy one-element sequence
