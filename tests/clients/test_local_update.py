@@ -1,5 +1,8 @@
 """`local_sgd`'s options against numpy references: proximal term, momentum, weightings,
-normalization, the learning rate carried by the client input."""
+normalization, the learning rate carried by the client input; a client building its input from
+its task trains as one handed that input."""
+
+import collections
 
 import numpy as np
 import pytest
@@ -128,3 +131,25 @@ def test_normalized_momentum_update_is_the_delta_over_the_effective_steps():
   assert 1.0 < effective < 4.0 / 0.4
   for got, want in zip(normalized.update, plain.update):
     np.testing.assert_allclose(got, want / effective, rtol=1e-5)
+
+
+def test_a_client_building_its_input_from_its_task_trains_as_one_handed_that_input():
+  x, y = _CLIENT
+  data = tff.simulation.datasets.TestClientData({'c': collections.OrderedDict(x=x, y=y)})
+  update_fn = local_update.local_sgd(_MODEL, learning_rate=99.0)
+  own_work = client_work.build_client_work(
+      _MODEL, update_fn=update_fn, inputs=client_data.task_inputs(data, epochs=2, batch_size=3))
+  task = client_data.task('c', shuffle_seed=5, max_steps=3, learning_rate=0.3)
+  weights = tff.learning.models.ModelWeights(*_MODEL.initial_weights)
+  own = own_work.next(own_work.initialize(), [weights], [[task]])
+  handed = client_data.client_input(
+      client_data.preprocess(data.create_tf_dataset_for_client('c'),
+                             shuffle_seed=tf.constant(5, tf.int64), epochs=2, batch_size=3,
+                             max_steps=3), learning_rate=0.3)
+  (want,), want_train = _run(update_fn, [handed])
+  (got,) = own.result
+  for a, b in zip(got.update, want.update):
+    np.testing.assert_array_equal(a, b)
+  assert got.update_weight == want.update_weight == 9  # 3 capped steps of 3 (of 20 examples).
+  assert own.measurements['train']['num_steps'] == want_train['num_steps'] == 3
+  assert own.measurements['train']['loss'] == want_train['loss']
