@@ -4,7 +4,7 @@ r"""Seconds per FedAvg round on MNIST: this package vs a plain TF loop vs Keras 
 
 The round of McMahan et al. 2017 (10 of 100 IID clients x 600 real MNIST examples, E=1, B=10,
 client SGD lr 0.1, server SGD lr 1 on the mean delta) is run three ways, each from the same
-seeded initial weights on the same fixed cohort of 10 clients:
+seeded initial weights on the same fixed cohort of 10 clients (the baselines: `bench.baselines`):
 
   plain TF loop (floor)  one `tf.function` call per client running its SGD steps over
                          in-memory tensors (fresh shuffle each epoch), numpy weighted mean.
@@ -18,11 +18,12 @@ Each model is timed in a fresh process, because TensorFlow's thread pools are fi
 process. The floor is the issue's: one TF thread (`--tf_threads`; it applies to the floor,
 Keras and evaluation, not to the TFF worker). On 2 cores the 2NN's small ops run about twice
 as fast on one thread as on both; the CNN's convolutions are faster on both, so
-`--tf_threads=mnist_2nn:1,mnist_cnn:0` gives the CNN the stronger two-thread floor too. The ways take turns round by round, so load from
-other jobs hits them alike. After `--warmup_rounds` untimed rounds (one for a model whose first
-round exceeds `--slow_round_s`: the CNN, already steady in round 2), up to `--rounds` rounds are
-timed (at least `--min_rounds`; fewer once the model's timed rounds exceed `--timed_budget_s`,
-which keeps the CNN short). The table gives the median wall time, its ratio to the floor, the
+`--tf_threads=mnist_2nn:1,mnist_cnn:0` gives the CNN the stronger two-thread floor too. The
+ways take turns round by round, so load from other jobs hits them alike. After
+`--warmup_rounds` untimed rounds (one for a model whose first round exceeds `--slow_round_s`:
+the CNN, already steady in round 2), up to `--rounds` rounds are timed (at least
+`--min_rounds`; fewer once the model's timed rounds exceed `--timed_budget_s`, which keeps the
+CNN short). The table gives the median wall time, its ratio to the floor, the
 median CPU time (this process plus the TFF worker) and the test accuracy after all rounds (the
 package's evaluator for every way), so a way that does not train shows up. A benchmark that
 prints a table, not a test: it asserts nothing.
@@ -38,21 +39,20 @@ import dataclasses
 import multiprocessing
 import statistics
 import time
-from typing import Callable, Optional, Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 from absl import app
 from absl import flags
-import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
 
+from bench import baselines
 from bench import common
 from tff_experiments import experiment
 from tff_experiments import settings as settings_lib
 from tff_experiments.core import seeds
 from tff_experiments.evaluation import centralized
 from tff_experiments.models import architectures
-from tff_experiments.models import model as models
 from tff_experiments.runner import round_plan
 from tff_experiments.runtime import local_worker
 
@@ -86,8 +86,6 @@ _COHORT_SIZE = flags.DEFINE_integer(
     'cohort_size', 10, 'Clients per round; the same first clients (by id) every round.',
     lower_bound=1)
 
-FLOOR = 'plain TF loop (floor)'
-_EPOCHS = 1  # E of the benchmarked round.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,13 +98,6 @@ class Settings:
   min_rounds: int
   timed_budget_s: float
   cohort_size: int
-
-
-@dataclasses.dataclass(frozen=True)
-class ClientArrays:
-  """One client's training examples in memory, exactly as the package's client files decode."""
-  x: np.ndarray  # float32 [n, H, W, C] in [0, 1]
-  y: np.ndarray  # int32 [n]
 
 
 class Way(Protocol):
@@ -139,45 +130,12 @@ def experiment_config(model: str, settings: Settings) -> settings_lib.Experiment
       experiment_name='bench_round_time', root_output_dir=common.OUT_DIR,
       dataset=mnist['dataset'], data_dir=mnist['data_dir'], cache_dir=common.CACHE_DIR,
       partition='iid', num_clients=mnist['num_clients'], model=model,
-      clients_per_round=settings.cohort_size, client_epochs_per_round=_EPOCHS,
+      clients_per_round=settings.cohort_size, client_epochs_per_round=baselines.EPOCHS,
       client_batch_size=mnist['client_batch_size'],
       client_learning_rate=mnist['client_learning_rate'],
       server_optimizer=mnist['server_optimizer'],
       server_learning_rate=mnist['server_learning_rate'],
       total_rounds=settings.warmup_rounds + settings.rounds, seed=mnist['seed']))
-
-
-def read_clients(train: tff.simulation.datasets.ClientData,
-                 client_ids: Sequence[str]) -> list[ClientArrays]:
-  """Reads the cohort from the package's client files, so every way trains on the same data."""
-  clients = []
-  for client_id in client_ids:
-    batch = next(iter(train.create_tf_dataset_for_client(client_id).batch(1_000_000)))
-    clients.append(ClientArrays(x=batch['x'].numpy(), y=batch['y'].numpy()))
-  return clients
-
-
-def weighted_mean(client_weights: Sequence[list[np.ndarray]],
-                  sizes: Sequence[int]) -> list[np.ndarray]:
-  """FedAvg's average of client models, weighted by their example counts n_k."""
-  total = float(sum(sizes))
-  return [sum(w[i] * (n / total) for w, n in zip(client_weights, sizes))
-          for i in range(len(client_weights[0]))]
-
-
-def as_model_weights(weights: list[np.ndarray]) -> tff.learning.models.ModelWeights:
-  """Keras `get_weights()` of the (all-trainable) benchmark models as TFF ModelWeights."""
-  return tff.learning.models.ModelWeights(trainable=list(weights), non_trainable=[])
-
-
-def build_keras(model: str, data) -> tf.keras.Model:
-  """The package's seeded Keras model (seed 0, as the package's initial weights)."""
-  keras_model = models.build_keras(model, input_shape=data.test_x.shape[1:],
-                                   num_classes=data.num_classes,
-                                   seed=common.MCMAHAN_MNIST['seed'])
-  if keras_model.non_trainable_weights:
-    raise ValueError(f'{model}: as_model_weights assumes no non-trainable weights')
-  return keras_model
 
 
 class PackageProcess:
@@ -199,88 +157,6 @@ class PackageProcess:
 
   def weights(self) -> tff.learning.models.ModelWeights:
     return self._process.get_model_weights(self._state)
-
-
-def local_sgd_fn(keras_model: tf.keras.Model, *, learning_rate: float, batch_size: int):
-  """A `tf.function(x, y, orders)` doing a client's SGD steps on the model's variables.
-
-  `orders[e]` is the example order of epoch e; batches are consecutive slices of it (the last
-  may be short), one plain SGD step each: what the package's client update computes.
-  """
-  loss_fn = models.loss_fn()
-
-  @tf.function
-  def train(x, y, orders):
-    n = tf.shape(y)[0]
-    for epoch in tf.range(tf.shape(orders)[0]):
-      for start in tf.range(0, n, batch_size):
-        index = orders[epoch, start:start + batch_size]
-        with tf.GradientTape() as tape:
-          logits = keras_model(tf.gather(x, index), training=True)
-          loss = loss_fn(tf.gather(y, index), logits)
-        grads = tape.gradient(loss, keras_model.trainable_variables)
-        for variable, grad in zip(keras_model.trainable_variables, grads):
-          variable.assign_sub(learning_rate * grad)
-
-  return train
-
-
-class PlainLoop:
-  """(b) The floor: the same SGD steps client after client in one process, no TFF."""
-  name = FLOOR
-
-  def __init__(self, model: str, data, clients: Sequence[ClientArrays]):
-    self._model = build_keras(model, data)
-    self._global = self._model.get_weights()
-    self._clients = [(tf.constant(c.x), tf.constant(c.y)) for c in clients]
-    self._sizes = [len(c.y) for c in clients]
-    self._train = local_sgd_fn(self._model,
-                               learning_rate=common.MCMAHAN_MNIST['client_learning_rate'],
-                               batch_size=common.MCMAHAN_MNIST['client_batch_size'])
-
-  def run_round(self, round_num: int, cohort: Optional[Sequence[int]] = None) -> None:
-    """Trains each client of `cohort` (indices; default all) from the global model, then
-    averages the client models."""
-    trained, sizes = [], []
-    for index in range(len(self._clients)) if cohort is None else cohort:
-      (x, y), n = self._clients[index], self._sizes[index]
-      rng = np.random.default_rng([common.MCMAHAN_MNIST['seed'], round_num, index])
-      orders = np.stack([rng.permutation(n) for _ in range(_EPOCHS)]).astype(np.int32)
-      self._model.set_weights(self._global)
-      self._train(x, y, tf.constant(orders))
-      trained.append(self._model.get_weights())
-      sizes.append(n)
-    self._global = weighted_mean(trained, sizes)
-
-  def weights(self) -> tff.learning.models.ModelWeights:
-    return as_model_weights(self._global)
-
-
-class KerasFit:
-  """(c) The hand-written Keras baseline: compile and fit a model per client, average."""
-  name = 'Keras model.fit'
-
-  def __init__(self, model: str, data, clients: Sequence[ClientArrays]):
-    self._model = build_keras(model, data)
-    self._global = self._model.get_weights()
-    self._clients = list(clients)
-
-  def run_round(self, round_num: int) -> None:
-    """Per client: set_weights, compile(SGD), fit one pass; then the weighted mean."""
-    del round_num  # fit shuffles with Keras's own (seeded) generator.
-    trained = []
-    for client in self._clients:
-      self._model.set_weights(self._global)
-      self._model.compile(
-          optimizer=tf.keras.optimizers.SGD(common.MCMAHAN_MNIST['client_learning_rate']),
-          loss=models.loss_fn())
-      self._model.fit(client.x, client.y, batch_size=common.MCMAHAN_MNIST['client_batch_size'],
-                      epochs=_EPOCHS, shuffle=True, verbose=0)
-      trained.append(self._model.get_weights())
-    self._global = weighted_mean(trained, [len(c.y) for c in self._clients])
-
-  def weights(self) -> tff.learning.models.ModelWeights:
-    return as_model_weights(self._global)
 
 
 def timed_round(way: Way, round_num: int) -> tuple[float, float]:
@@ -334,17 +210,18 @@ def time_model(model: str, settings: Settings, tf_threads: int) -> list[Timing]:
   config = experiment_config(model, settings)
   data = experiment.load_data(config)
   cohort = sorted(data.train.client_ids)[:config.schedule.clients_per_round]
-  clients = read_clients(data.train, cohort)
+  clients = baselines.read_clients(data.train, cohort)
   evaluate = centralized.build_evaluator(experiment.build_model(config, data),
                                          test_x=data.test_x, test_y=data.test_y)
-  initial = evaluate(as_model_weights(build_keras(model, data).get_weights()))['accuracy']
+  initial_weights = baselines.build_keras(model, data).get_weights()
+  initial = evaluate(baselines.as_model_weights(initial_weights))['accuracy']
   print(f'{model}: cohort {cohort[0]}..{cohort[-1]} ({sum(len(c.y) for c in clients)} '
         f'examples), TF threads {tf_threads or "default"}; initial test acc {initial:.4f}',
         flush=True)
   makers: dict[str, Callable[[], Way]] = {
-      'floor': lambda: PlainLoop(model, data, clients),
+      'floor': lambda: baselines.PlainLoop(model, data, clients),
       'tff': lambda: PackageProcess(config, data, cohort),
-      'keras': lambda: KerasFit(model, data, clients)}
+      'keras': lambda: baselines.KerasFit(model, data, clients)}
   # The package's way is built first: tracing its client computation builds Keras models in
   # TF graphs, and Keras then swaps its layer classes to their v1 bases, which breaks eager
   # Keras models made before (the floor's and fit's).
@@ -385,7 +262,7 @@ def time_model_in_fresh_process(model: str, settings: Settings,
 
 def table(timings: Sequence[Timing]) -> str:
   """model | way | median s/round | ratio to floor | spread, CPU, setup | test accuracy."""
-  floors = {t.model: statistics.median(t.seconds) for t in timings if t.way == FLOOR}
+  floors = {t.model: statistics.median(t.seconds) for t in timings if t.way == baselines.FLOOR}
   rows = []
   for t in timings:
     median = statistics.median(t.seconds)
@@ -433,7 +310,8 @@ def main(argv: Sequence[str]) -> None:
   timings = []
   for model in _MODELS.value:
     timings.extend(time_model_in_fresh_process(model, settings, threads.get(model, 0)))
-  print(f'\nFedAvg round on MNIST (IID, {settings.cohort_size} fixed clients x 600, E={_EPOCHS}, '
+  print(f'\nFedAvg round on MNIST (IID, {settings.cohort_size} fixed clients x 600, '
+        f'E={baselines.EPOCHS}, '
         f'B={common.MCMAHAN_MNIST["client_batch_size"]}, client SGD lr '
         f'{common.MCMAHAN_MNIST["client_learning_rate"]}, server SGD lr '
         f'{common.MCMAHAN_MNIST["server_learning_rate"]}); ways take turns each round; median '

@@ -4,7 +4,7 @@ r"""Memory over a long run: resident memory of the driver plus its TFF worker, r
 
 Runs the McMahan et al. MNIST 2NN workload (10 of 100 IID clients x 600, E=1, B=10) for
 `--soak_rounds` rounds through `launch.run_experiment`, sampling the resident set size (RSS) of the
-driver and its worker every `--sample_s`, and the plain TensorFlow loop of `bench.round_time`
+driver and its worker every `--sample_s`, and the plain TensorFlow loop of `bench.baselines`
 (the floor: the same SGD steps in one process, no TFF) for `--floor_rounds` rounds. The table
 gives the package's RSS at round 100 and at the last round (growth between them: a leak shows
 here), its peak, and the floor process's peak; a benchmark that prints a table, not a test.
@@ -26,6 +26,7 @@ from absl import flags
 import psutil
 import tensorflow as tf
 
+from bench import baselines
 from bench import common
 from bench import round_time
 from tff_experiments import experiment
@@ -80,7 +81,7 @@ def package_rss() -> dict[int, int]:
 
 
 def run_floor(rounds: int) -> None:
-  """`bench.round_time`'s plain TF loop on the same workload and cohort, on one TF thread."""
+  """`bench.baselines`' plain TF loop on the same workload and cohort, on one TF thread."""
   tf.config.threading.set_intra_op_parallelism_threads(1)
   tf.config.threading.set_inter_op_parallelism_threads(1)
   settings = round_time.Settings(ways=('floor',), rounds=rounds, warmup_rounds=0,
@@ -88,7 +89,7 @@ def run_floor(rounds: int) -> None:
   config = round_time.experiment_config('mnist_2nn', settings)
   data = experiment.load_data(config)
   cohort = sorted(data.train.client_ids)[:settings.cohort_size]
-  floor = round_time.PlainLoop('mnist_2nn', data, round_time.read_clients(data.train, cohort))
+  floor = baselines.PlainLoop('mnist_2nn', data, baselines.read_clients(data.train, cohort))
   for round_num in range(1, rounds + 1):
     floor.run_round(round_num)
 

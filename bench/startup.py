@@ -2,17 +2,17 @@ r"""Start-up and a whole short run, from the command: this package vs the plain 
 
   .venv/bin/python -m bench.startup > /tmp/startup.txt 2>&1
 
-Every command below is timed from launch to exit, `--run_repeats` times (the table gives medians):
+Every command below is timed from launch to exit, `--repeats` times (the table gives medians):
 
   import                 `python -c "import tensorflow"`, and with tensorflow_federated, until
                          the import is done: the part of start-up no code of ours can shorten.
   tff-experiments        `python -m launch.run_experiment` on the McMahan et al. MNIST 2NN
                          workload (10 of 100 IID clients x 600 per round, E=1, B=10) for
-                         `--run_rounds` rounds, evaluated once at the end, into a fresh results
+                         `--rounds` rounds, evaluated once at the end, into a fresh results
                          directory (the client-file cache is reused, as in any second run).
                          Its metrics.csv gives each round's and the evaluation's seconds.
   plain TF loop (floor)  `python -m bench.startup --floor`: imports TensorFlow, reads MNIST,
-                         splits it into the same 100 IID clients and runs `bench.round_time`'s
+                         splits it into the same 100 IID clients and runs `bench.baselines`'
                          plain loop on 10 seeded clients per round, then evaluates. It borrows
                          this package's MNIST reader and seeded Keras model, whose import pulls
                          in TFF; that import is timed by the floor itself and taken out of its
@@ -50,14 +50,17 @@ from absl import flags
 import numpy as np
 
 from bench import common
-from bench import round_time
+from bench import baselines
 from datasets import mnist
 from datasets import partitions
+from tff_experiments.runtime import local_worker  # pylint: disable=unused-import
+# (Importing local_worker replaces TFF's import-time default context, which otherwise fails
+# noisily at exit in any process that imports TFF, as the floor does through bench.baselines.)
 
 _IMPORTED = time.monotonic()
 
-_ROUNDS = flags.DEFINE_integer('run_rounds', 20, 'Rounds of each run.', lower_bound=1)
-_REPEATS = flags.DEFINE_integer('run_repeats', 3, 'Times each command is run.', lower_bound=1)
+_ROUNDS = flags.DEFINE_integer('rounds', 20, 'Rounds of each run.', lower_bound=1)
+_REPEATS = flags.DEFINE_integer('repeats', 3, 'Times each command is run.', lower_bound=1)
 _FLOOR = flags.DEFINE_bool('floor', False, 'Internal: be the floor script (prints its phases '
                            'as one JSON line).')
 _MODEL = 'mnist_2nn'
@@ -75,11 +78,11 @@ def run_floor(rounds: int) -> dict[str, Any]:
   arrays = mnist.load_arrays(common.MNIST_DIR)
   parts = partitions.iid(arrays.train_y, num_clients=common.MCMAHAN_MNIST['num_clients'],
                          seed=common.MCMAHAN_MNIST['seed'])
-  clients = [round_time.ClientArrays(x=arrays.train_x[p].astype(np.float32) / 255.0,
+  clients = [baselines.ClientArrays(x=arrays.train_x[p].astype(np.float32) / 255.0,
                                      y=arrays.train_y[p]) for p in parts]
-  floor = round_time.PlainLoop(_MODEL, arrays, clients)  # (arrays give the model's shapes)
+  floor = baselines.PlainLoop(_MODEL, arrays, clients)  # (arrays give the model's shapes)
   # Built before any round: tracing the loop makes Keras build later models in graph mode.
-  keras_model = round_time.build_keras(_MODEL, arrays)
+  keras_model = baselines.build_keras(_MODEL, arrays)
   round_seconds = []
   for round_num in range(1, rounds + 1):
     cohort = np.random.default_rng([common.MCMAHAN_MNIST['seed'], round_num]).choice(
@@ -139,8 +142,8 @@ def package_run(rounds: int, out_dir: str) -> dict[str, Any]:
 def floor_run(rounds: int) -> dict[str, Any]:
   """The floor script as a command: its total (without the package import) and phases."""
   total, round_1_ended, stdout = timed([sys.executable, '-m', 'bench.startup', '--floor',
-                                        f'--run_rounds={rounds}'])
-  phases = json.loads(stdout.strip().splitlines()[-1])
+                                        f'--rounds={rounds}'])
+  phases = json.loads([line for line in stdout.splitlines() if line.startswith('{')][-1])
   package_import = phases['package_import_s']
   return dict(phases, total_s=total - package_import,
               startup_s=round_1_ended - package_import - phases['rounds_s'][0])
