@@ -1,11 +1,13 @@
-"""Per-client TFRecord files and the file-backed ClientData that reads them.
+"""Per-client TFRecord files: writing a cache directory and verifying it on reuse.
 
 A ClientData closing over an in-memory array embeds the array in every serialized TFF
-computation; reading each client from its own file keeps a round down to shipping client ids.
+computation; reading each client from its own file keeps a round down to shipping client ids
+(the reading side, and the file format, are `client_file_reader`'s).
 
 On-disk scheme, in `<cache_dir>/<fingerprint>/`: one `<id in web-safe base64>.tfrecord` per
-client (the graph derives the path from the id: no id -> path table travels) holding two records, the client's whole image tensor and its int32 label
-vector (`tf.io.serialize_tensor`), plus `meta.json` (format, pixel dtype, image shape, client
+client (the graph derives the path from the id: no id -> path table travels) holding two
+records, the client's whole image tensor and its int32 label vector
+(`tf.io.serialize_tensor`), plus `meta.json` (format, pixel dtype, image shape, client
 id -> file, example count, byte size and sha256). A client is thus one read and one parse, not
 one parse per example (about half the read cost of per-example records). uint8 images are read
 as `x / 255`; float32 images are already in [0, 1].
@@ -17,9 +19,7 @@ cache, 0.09 s cold), so a truncated, changed or missing file, or a damaged meta.
 the cache itself; the directory is then rebuilt from the arrays at hand (one logged warning).
 """
 
-import base64
-import collections
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 import hashlib
 import json
 import os
@@ -32,29 +32,16 @@ import tensorflow_federated as tff
 
 from datasets import base
 from datasets import cache_dirs
+from datasets import client_file_reader as reader
 
 # Bump when the file layout or decoding changes: it is part of every fingerprint.
 # 3: meta.json records each file's size and sha256; 4: files named by their client id.
 FORMAT_VERSION = 4
-_META_FILE = 'meta.json'
-# Names of the client files in a cache directory: `file_name(client_id)`.
+# Names of the client files in a cache directory: `reader.file_name(client_id)`.
 _CLIENT_FILE = re.compile(r'[A-Za-z0-9_-]+\.tfrecord')
-_SUFFIX = '.tfrecord'
 _MAX_NAME_BYTES = 255  # Of a file name, on common filesystems.
 _SHA256 = re.compile(r'[0-9a-f]{64}')
 _HASH_CHUNK = 1 << 20
-# Stored pixel dtype -> (numpy little-endian dtype, tf dtype, divisor to reach [0, 1]).
-_PIXEL_CODECS = {
-    'uint8': (np.dtype('u1'), tf.uint8, 255.0),
-    'float32': (np.dtype('<f4'), tf.float32, 1.0),
-}
-
-
-def file_name(client_id: str) -> str:
-  """The client's file name: its id in web-safe base64 without padding, plus `.tfrecord`, so
-  the TF graph computes it from the id (`tf.io.encode_base64(id, pad=False)`, the same text)."""
-  encoded = base64.urlsafe_b64encode(client_id.encode('utf-8')).decode('ascii').rstrip('=')
-  return encoded + _SUFFIX
 
 
 def fingerprint(spec: Mapping[str, Any]) -> str:
@@ -75,7 +62,7 @@ def content_sha256(*arrays: np.ndarray) -> str:
 
 def to_unit_float(x: np.ndarray) -> np.ndarray:
   """Converts stored pixels to float32 in [0, 1] exactly as the client files are decoded."""
-  codec = _codec_for(x.dtype, what='images')
+  codec = reader.codec_for(x.dtype, what='images')
   return (x.astype(np.float32) / np.float32(codec[2])).astype(np.float32)
 
 
@@ -106,7 +93,7 @@ def write_client_files(
       # when a directory is opened (a copy's writer has rejected bad client ids by then).
       write_copy=lambda: _write_temp(cache_dir, fingerprint, clients),
       open_dir=lambda directory: _open(directory, expected_ids=sorted(clients)),
-      owns=lambda name: name == _META_FILE or bool(_CLIENT_FILE.fullmatch(name)))
+      owns=lambda name: name == reader.META_FILE or bool(_CLIENT_FILE.fullmatch(name)))
 
 
 def _check_clients(clients: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, Any]:
@@ -117,13 +104,13 @@ def _check_clients(clients: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> dict
   for client_id, (x, y) in clients.items():
     if not isinstance(client_id, str) or not client_id:
       raise base.DataError(f'client ids must be non-empty strings, got {client_id!r}')
-    if len(file_name(client_id)) > _MAX_NAME_BYTES:
+    if len(reader.file_name(client_id)) > _MAX_NAME_BYTES:
       raise base.DataError(f'client id {client_id[:40]!r}... is too long for a file name '
-                           f'(at most {(_MAX_NAME_BYTES - len(_SUFFIX)) * 3 // 4} bytes).')
+                           f'(at most {(_MAX_NAME_BYTES - len(reader.SUFFIX)) * 3 // 4} bytes).')
     if not isinstance(x, np.ndarray) or x.ndim != 4:
       raise base.DataError(f'client {client_id!r}: x must be a [n, H, W, C] numpy array, '
                            f'got shape {np.shape(x)}')
-    dtype_name = _codec_name(x.dtype, what=f'client {client_id!r} images')
+    dtype_name = reader.codec_name(x.dtype, what=f'client {client_id!r} images')
     if dtype_name == 'float32' and not (np.all(x >= 0) and np.all(x <= 1)):  # NaN fails.
       raise base.DataError(f'client {client_id!r}: float32 images must lie in [0, 1].')
     y = np.asarray(y)
@@ -153,17 +140,17 @@ def _write_temp(cache_dir: str, fingerprint: str,  # pylint: disable=redefined-o
 def _write_all(directory: str, clients: Mapping[str, tuple[np.ndarray, np.ndarray]],
                meta: dict[str, Any]) -> None:
   """Writes every client's records, then meta.json last (its presence marks completeness)."""
-  np_dtype = _PIXEL_CODECS[meta['dtype']][0]
+  np_dtype = reader.PIXEL_CODECS[meta['dtype']][0]
   files = {}
   for client_id in sorted(clients):
     x, y = clients[client_id]
-    name = file_name(client_id)
+    name = reader.file_name(client_id)
     path = os.path.join(directory, name)
     _write_client(path, x.astype(np_dtype, copy=False), y)
     size, sha256 = _size_and_sha256(path)
     files[client_id] = {'file': name, 'num_examples': int(x.shape[0]), 'size': size,
                         'sha256': sha256}
-  with open(os.path.join(directory, _META_FILE), 'w', encoding='utf-8') as f:
+  with open(os.path.join(directory, reader.META_FILE), 'w', encoding='utf-8') as f:
     json.dump({'format_version': FORMAT_VERSION, **meta, 'clients': files}, f)
 
 
@@ -195,7 +182,7 @@ def _open(directory: str, *, expected_ids: list[str]) -> tff.simulation.datasets
   directory is not recognisably a cache or holds other client ids than expected.
   """
   try:
-    with open(os.path.join(directory, _META_FILE), encoding='utf-8') as f:
+    with open(os.path.join(directory, reader.META_FILE), encoding='utf-8') as f:
       meta_text = f.read()
     meta = json.loads(meta_text)
   except FileNotFoundError as e:
@@ -204,15 +191,15 @@ def _open(directory: str, *, expected_ids: list[str]) -> tff.simulation.datasets
     except FileNotFoundError:
       raise cache_dirs.Damaged('the directory vanished') from e  # Swapped by a concurrent caller?
     if not any(_CLIENT_FILE.fullmatch(n) for n in names):
-      raise base.DataError(f'client-data cache {directory} has neither {_META_FILE} nor client '
-                           'files, so it is no cache this package wrote; delete it.') from e
-    raise cache_dirs.Damaged(f'{_META_FILE} is missing') from e
+      raise base.DataError(f'client-data cache {directory} has neither {reader.META_FILE} nor '
+                           'client files, so it is no cache this package wrote; delete it.') from e
+    raise cache_dirs.Damaged(f'{reader.META_FILE} is missing') from e
   except (OSError, ValueError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors.
-    raise cache_dirs.Damaged(f'{_META_FILE} is unreadable: {e}') from e
+    raise cache_dirs.Damaged(f'{reader.META_FILE} is unreadable: {e}') from e
   try:
     dtype_name, shape, records = _parse_meta(meta)
   except (KeyError, TypeError, ValueError) as e:
-    raise cache_dirs.Damaged(f'{_META_FILE} is inconsistent: {e}') from e
+    raise cache_dirs.Damaged(f'{reader.META_FILE} is inconsistent: {e}') from e
   if sorted(records) != expected_ids:
     raise base.DataError(f'client-data cache {directory} does not match the clients its '
                          'fingerprint names (different ids); delete it.')
@@ -224,63 +211,17 @@ def _open(directory: str, *, expected_ids: list[str]) -> tff.simulation.datasets
       raise cache_dirs.Damaged(f'{rec["file"]} is missing') from None
     if size != rec['size']:
       raise cache_dirs.Damaged(
-          f'{rec["file"]} has {size} bytes, {_META_FILE} records {rec["size"]}')
+          f'{rec["file"]} has {size} bytes, {reader.META_FILE} records {rec["size"]}')
   for cid, rec in records.items():
     try:
       size, sha256 = _size_and_sha256(paths[cid])
     except OSError as e:
       raise cache_dirs.Damaged(f'{rec["file"]} is unreadable: {e}') from e
     if (size, sha256) != (rec['size'], rec['sha256']):
-      raise cache_dirs.Damaged(f'{rec["file"]} has changed (sha256 differs from {_META_FILE})')
-  return ClientFiles(records, directory=directory, meta_text=meta_text,
-                     dataset_fn=_make_dataset_fn(dtype_name=dtype_name, shape=shape))
-
-
-class ClientFiles(tff.simulation.datasets.ClientData):
-  """The clients of one cache directory, each read from its own file.
-
-  The graph computes a client's path from its id (`file_name`), so a serialized client
-  dataset holds no table of every client: its size, and a round's cost, do not grow with the
-  number of clients. (TFF's FilePerUserClientData embeds its whole id -> path table in every
-  client's dataset; at 10^5 clients that made rounds 4x slower, measured.) Also says where
-  the files are and holds meta.json's text, so that whoever else reads them (a remote TFF
-  worker) can check that it sees this very copy.
-  """
-
-  def __init__(self, client_ids: Sequence[str], *, directory: str, meta_text: str,
-               dataset_fn: Callable[[tf.Tensor], tf.data.Dataset]):
-    self._client_ids = sorted(client_ids)
-    self._known = frozenset(self._client_ids)
-    self.directory = directory
-    self.meta_path = os.path.join(directory, _META_FILE)
-    self.meta_text = meta_text
-    self.file_pattern = os.path.join(directory, '*' + _SUFFIX)
-    prefix = directory + os.sep
-
-    def serializable_dataset_fn(client_id) -> tf.data.Dataset:
-      return dataset_fn(tf.strings.join(
-          [prefix, tf.io.encode_base64(client_id, pad=False), _SUFFIX]))
-
-    self._serializable_dataset_fn = serializable_dataset_fn
-    self._element_type_structure = serializable_dataset_fn(
-        tf.constant(self._client_ids[0])).element_spec
-
-  @property
-  def client_ids(self) -> list[str]:
-    return self._client_ids
-
-  @property
-  def serializable_dataset_fn(self):
-    return self._serializable_dataset_fn
-
-  @property
-  def element_type_structure(self):
-    return self._element_type_structure
-
-  def create_tf_dataset_for_client(self, client_id: str) -> tf.data.Dataset:
-    if client_id not in self._known:
-      raise ValueError(f'no client {client_id!r} in {self.directory}')
-    return self._serializable_dataset_fn(tf.constant(client_id))
+      raise cache_dirs.Damaged(
+          f'{rec["file"]} has changed (sha256 differs from {reader.META_FILE})')
+  return reader.ClientFiles(records, directory=directory, meta_text=meta_text,
+                            dataset_fn=reader.make_dataset_fn(dtype_name=dtype_name, shape=shape))
 
 
 def _parse_meta(meta: Any) -> tuple[str, tuple[int, int, int], dict[str, dict[str, Any]]]:
@@ -288,7 +229,7 @@ def _parse_meta(meta: Any) -> tuple[str, tuple[int, int, int], dict[str, dict[st
   if meta['format_version'] != FORMAT_VERSION:
     raise ValueError(f'format_version {meta["format_version"]!r}, expected {FORMAT_VERSION}')
   dtype_name = meta['dtype']
-  if dtype_name not in _PIXEL_CODECS:
+  if dtype_name not in reader.PIXEL_CODECS:
     raise ValueError(f'unknown dtype {dtype_name!r}')
   shape = tuple(meta['shape'])
   if len(shape) != 3 or not all(isinstance(d, int) and d > 0 for d in shape):
@@ -297,39 +238,9 @@ def _parse_meta(meta: Any) -> tuple[str, tuple[int, int, int], dict[str, dict[st
   if not isinstance(records, dict) or not records:
     raise ValueError('no clients')
   for cid, rec in records.items():
-    if not (rec['file'] == file_name(cid) and isinstance(rec['size'], int)
+    if not (rec['file'] == reader.file_name(cid) and isinstance(rec['size'], int)
             and isinstance(rec['num_examples'], int) and _SHA256.fullmatch(rec['sha256'])):
       raise ValueError(f'bad record for client {cid!r}: {rec!r}')
   return dtype_name, shape, records
 
 
-def _make_dataset_fn(*, dtype_name: str, shape: tuple[int, int, int]):
-  """Returns path -> tf.data.Dataset of OrderedDict(x=float32 [H, W, C] in [0, 1], y=int32).
-
-  Closes over only small constants (dtype and shape), so it serializes cheaply.
-  """
-  _, tf_dtype, divisor = _PIXEL_CODECS[dtype_name]
-
-  def decode_client(records):
-    x = tf.ensure_shape(tf.io.parse_tensor(records[0], tf_dtype), [None, *shape])
-    y = tf.ensure_shape(tf.io.parse_tensor(records[1], tf.int32), [None])
-    return collections.OrderedDict(x=tf.cast(x, tf.float32) / divisor, y=y)
-
-  def dataset_fn(path) -> tf.data.Dataset:
-    # Stays a tf.data pipeline (no eager tensors), so a serialized client dataset is small.
-    return tf.data.TFRecordDataset(path).batch(2).map(decode_client).unbatch()
-
-  return dataset_fn
-
-
-def _codec_name(dtype: np.dtype, *, what: str) -> str:
-  """Name of the storage codec for images of `dtype`; DataError if none fits."""
-  name = np.dtype(dtype).name
-  if name not in _PIXEL_CODECS:
-    raise base.DataError(f'{what} must be uint8 (0..255) or float32 in [0, 1], got {name}.')
-  return name
-
-
-def _codec_for(dtype: np.dtype, *, what: str) -> tuple[np.dtype, tf.DType, float]:
-  """The (numpy dtype, tf dtype, divisor) codec for images of `dtype`."""
-  return _PIXEL_CODECS[_codec_name(dtype, what=what)]

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from datasets import base
+from datasets import client_file_reader
 from datasets import client_files
 import cache_fixtures
 
@@ -42,7 +43,7 @@ def test_meta_records_the_size_and_sha256_of_every_client_file(tmp_path):
     assert record['sha256'] == hashlib.sha256(content).hexdigest()
 
 
-_FILE_A, _FILE_B = client_files.file_name('a'), client_files.file_name('b')
+_FILE_A, _FILE_B = client_file_reader.file_name('a'), client_file_reader.file_name('b')
 
 
 def _truncate(path):

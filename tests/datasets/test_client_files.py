@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from datasets import base
+from datasets import client_file_reader
 from datasets import client_files
 import cache_fixtures
 
@@ -98,7 +99,7 @@ def test_existing_cache_dir_is_reused_without_rewriting(tmp_path):
 def test_leftover_partial_write_is_not_taken_as_cache(tmp_path):
   partial = tmp_path / '.fp.killed.partial'
   partial.mkdir()
-  (partial / client_files.file_name('a')).write_bytes(b'junk')
+  (partial / client_file_reader.file_name('a')).write_bytes(b'junk')
   clients = cache_fixtures.uint8_clients()
   data = client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp',
                                          clients=clients)

@@ -20,7 +20,7 @@ from typing import Iterator, Optional, Sequence
 import tensorflow as tf
 import tensorflow_federated as tff
 
-from datasets import client_files
+from datasets import client_file_reader
 from tff_experiments.core import stderr_filter
 from tff_experiments.runtime import contexts
 from tff_experiments.runtime import watchdog
@@ -47,7 +47,7 @@ def target_error(target: str) -> Optional[str]:
   return None
 
 
-def _files_check(files: client_files.ClientFiles) -> tff.Computation:
+def _files_check(files: client_file_reader.ClientFiles) -> tff.Computation:
   """A computation, run on one worker, reporting what it sees of the client files."""
 
   @tff.tensorflow.computation
@@ -61,7 +61,7 @@ def _files_check(files: client_files.ClientFiles) -> tff.Computation:
   return check
 
 
-def _files_problem(seen, files: client_files.ClientFiles) -> Optional[str]:
+def _files_problem(seen, files: client_file_reader.ClientFiles) -> Optional[str]:
   """What is wrong with a worker's view of the client files (`_files_check`'s result)."""
   expected = len(files.client_ids)
   if not seen['meta_found']:
@@ -100,7 +100,7 @@ def check_workers(targets: Sequence[str], *, timeout_s: float,
   the driver (when the clients are files). Raises RemoteWorkerError saying what is wrong."""
   channels = _connect(targets, timeout_s)
   try:
-    if not isinstance(client_data, client_files.ClientFiles):
+    if not isinstance(client_data, client_file_reader.ClientFiles):
       return
     check = _files_check(client_data)
     for channel in channels:
