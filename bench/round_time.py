@@ -59,7 +59,8 @@ from tff_experiments.runtime import local_worker
 _WAY_NAMES = ('floor', 'tff', 'keras')
 
 _MODELS = flags.DEFINE_list('models', ['mnist_2nn', 'mnist_cnn'],
-                            'Models to time, from tff_experiments.models.architectures.ARCHITECTURES.')
+                            'Models to time, from '
+                            'tff_experiments.models.architectures.ARCHITECTURES.')
 _WAYS = flags.DEFINE_list('ways', list(_WAY_NAMES),
                           'Ways to run: floor (plain TF loop), tff (this package), keras '
                           '(model.fit).')

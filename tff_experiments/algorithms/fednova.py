@@ -9,6 +9,7 @@ stack, so clipping, quantization etc. apply to d_i.
 """
 
 import collections
+from typing import Optional
 
 import numpy as np
 import tensorflow as tf
@@ -16,6 +17,7 @@ import tensorflow_federated as tff
 
 from tff_experiments.aggregators import layers
 from tff_experiments.algorithms import fedavg
+from tff_experiments.clients import client_data
 from tff_experiments.clients import local_update
 
 
@@ -54,7 +56,8 @@ class NormalizedAveragingFactory(tff.aggregators.WeightedAggregationFactory):
 
 
 def build(*, model, config, aggregator: tff.aggregators.WeightedAggregationFactory,
-          inputs=None) -> tff.learning.templates.LearningProcess:
+          inputs: Optional[client_data.ClientInputs] = None
+          ) -> tff.learning.templates.LearningProcess:
   """FedNova over the aggregator stack (see module doc)."""
   momentum = config.client.momentum
   normalized = local_update.local_sgd(model, learning_rate=config.client.learning_rate,

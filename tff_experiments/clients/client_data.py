@@ -4,8 +4,8 @@ A round's cohort travels as `ClientTask`s (client id, shuffle seed, step cap, st
 learning rate, held-out seed) made by the round plan; in a run each client receives its task
 and builds its ClientInput in the graph that trains on it (`task_inputs`). The input looks the
 client up in a file-backed `ClientData`, shuffles with the task's seed (a fresh order each
-epoch, as in McMahan et al.), repeats for the local epochs, batches, and caps the steps. A straggler doing
-partial work gets a fraction u in (0, 1) of its full E * ceil(n / B) steps: ceil(u * full),
+epoch, as in McMahan et al.), repeats for the local epochs, batches, and caps the steps. A
+straggler doing partial work gets a fraction u in (0, 1) of its full E * ceil(n / B) steps: ceil(u * full),
 which is uniform on 1..full when u is uniform; only then are the client's examples counted
 first. The client's dataset size travels beside its batches as a lazy one-element sequence
 (read only by a weighting that asks for it), and the round's learning rate as a sequence of at
@@ -220,7 +220,8 @@ def compose_with_tasks(input_computation: tff.Computation,
   """A learning process taking ClientTasks at clients: each is mapped to its input first.
 
   TFF's `compose_dataset_computation_with_learning_process` needs a single sequence; ours
-  maps to the ClientInput structure and otherwise does the same.
+  maps to whatever the process's clients receive (a ClientInput structure, or with
+  `task_inputs` the task as a sequence: `task_sequence`) and otherwise does the same.
   """
   state_type = process.initialize.type_signature.result
 
