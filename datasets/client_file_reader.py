@@ -9,14 +9,14 @@ or its decoding must bump `client_files.FORMAT_VERSION` (part of every cache's f
 
 import base64
 import collections
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 import os
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_federated as tff
 
 from datasets import base
+from datasets import whole_client_data
 
 SUFFIX = '.tfrecord'
 META_FILE = 'meta.json'
@@ -34,7 +34,7 @@ def file_name(client_id: str) -> str:
   return encoded + SUFFIX
 
 
-class ClientFiles(tff.simulation.datasets.ClientData):
+class ClientFiles(whole_client_data.WholeClientData):
   """The clients of one cache directory, each read from its own file.
 
   The graph computes a client's path from its id (`file_name`), so a serialized client
@@ -46,58 +46,36 @@ class ClientFiles(tff.simulation.datasets.ClientData):
   """
 
   def __init__(self, client_ids: Sequence[str], *, directory: str, meta_text: str,
-               dataset_fn: Callable[[tf.Tensor], tf.data.Dataset]):
-    self._client_ids = sorted(client_ids)
-    self._known = frozenset(self._client_ids)
+               examples_fn: whole_client_data.ExamplesFn):
+    """`examples_fn(path)`: a client's examples from its file (`make_examples_fn`)."""
     self.directory = directory
     self.meta_path = os.path.join(directory, META_FILE)
     self.meta_text = meta_text
     self.file_pattern = os.path.join(directory, '*' + SUFFIX)
     prefix = directory + os.sep
 
-    def serializable_dataset_fn(client_id) -> tf.data.Dataset:
-      return dataset_fn(tf.strings.join(
+    def examples_of_client(client_id) -> collections.OrderedDict:
+      return examples_fn(tf.strings.join(
           [prefix, tf.io.encode_base64(client_id, pad=False), SUFFIX]))
 
-    self._serializable_dataset_fn = serializable_dataset_fn
-    self._element_type_structure = serializable_dataset_fn(
-        tf.constant(self._client_ids[0])).element_spec
-
-  @property
-  def client_ids(self) -> list[str]:
-    return self._client_ids
-
-  @property
-  def serializable_dataset_fn(self):
-    return self._serializable_dataset_fn
-
-  @property
-  def element_type_structure(self):
-    return self._element_type_structure
-
-  def create_tf_dataset_for_client(self, client_id: str) -> tf.data.Dataset:
-    if client_id not in self._known:
-      raise ValueError(f'no client {client_id!r} in {self.directory}')
-    return self._serializable_dataset_fn(tf.constant(client_id))
+    super().__init__(client_ids, examples_of_client, where=directory)
 
 
-def make_dataset_fn(*, dtype_name: str, shape: tuple[int, int, int]):
-  """Returns path -> tf.data.Dataset of OrderedDict(x=float32 [H, W, C] in [0, 1], y=int32).
+def make_examples_fn(*, dtype_name: str, shape: tuple[int, int, int]):
+  """Returns path -> the client's OrderedDict(x=float32 [n, H, W, C] in [0, 1], y=int32 [n]).
 
-  Closes over only small constants (dtype and shape), so it serializes cheaply.
+  One read of the file's two records and two parses: a client's examples at once. Closes over
+  only small constants (dtype and shape), so it serializes cheaply.
   """
   _, tf_dtype, divisor = PIXEL_CODECS[dtype_name]
 
-  def decode_client(records):
+  def examples_fn(path) -> collections.OrderedDict:
+    records = tf.data.TFRecordDataset(path).batch(2).get_single_element()
     x = tf.ensure_shape(tf.io.parse_tensor(records[0], tf_dtype), [None, *shape])
     y = tf.ensure_shape(tf.io.parse_tensor(records[1], tf.int32), [None])
     return collections.OrderedDict(x=tf.cast(x, tf.float32) / divisor, y=y)
 
-  def dataset_fn(path) -> tf.data.Dataset:
-    # Stays a tf.data pipeline (no eager tensors), so a serialized client dataset is small.
-    return tf.data.TFRecordDataset(path).batch(2).map(decode_client).unbatch()
-
-  return dataset_fn
+  return examples_fn
 
 
 def codec_name(dtype: np.dtype, *, what: str) -> str:

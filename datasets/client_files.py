@@ -221,7 +221,7 @@ def _open(directory: str, *, expected_ids: list[str]) -> tff.simulation.datasets
       raise cache_dirs.Damaged(
           f'{rec["file"]} has changed (sha256 differs from {reader.META_FILE})')
   return reader.ClientFiles(records, directory=directory, meta_text=meta_text,
-                            dataset_fn=reader.make_dataset_fn(dtype_name=dtype_name, shape=shape))
+                            examples_fn=reader.make_examples_fn(dtype_name=dtype_name, shape=shape))
 
 
 def _parse_meta(meta: Any) -> tuple[str, tuple[int, int, int], dict[str, dict[str, Any]]]:

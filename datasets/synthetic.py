@@ -28,9 +28,9 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_federated as tff
 
 from datasets import base
+from datasets import whole_client_data
 
 NUM_CLASSES = 10
 NUM_FEATURES = 60
@@ -115,17 +115,6 @@ class Generator:
                   output_type=tf.int32)
     return collections.OrderedDict(x=x, y=y)
 
-  def dataset(self, index, *, part: str = 'train') -> tf.data.Dataset:
-    """The client's `part` ('train' or 'test'), one OrderedDict(x [60], y) per element.
-
-    Drawn when iterated, inside the dataset's own function: a serialized dataset holds the
-    index and the generator's scalars, never examples.
-    """
-    @tf.autograph.experimental.do_not_convert
-    def draw(i):
-      return self.examples(i, part=part)
-    return tf.data.Dataset.from_tensors(tf.cast(index, tf.int64)).map(draw).unbatch()
-
 
 def _num_train(num_examples: tf.Tensor) -> tf.Tensor:
   """floor(0.9 n): how many of n examples train (FedProx's `int(0.9 * num_samples)`)."""
@@ -138,24 +127,23 @@ def client_ids(num_clients: int) -> list[str]:
   return [f'{i:0{width}d}' for i in range(num_clients)]
 
 
-def client_data(generator: Generator, num_clients: int) -> tff.simulation.datasets.ClientData:
-  """The population as a ClientData whose dataset function draws the client in the worker.
+def client_data(generator: Generator, num_clients: int) -> whole_client_data.WholeClientData:
+  """The population as a ClientData drawing a client's training part in the worker.
 
   Holds the id list in the driver (the sampler's) and closes over nothing but the generator's
   scalars and `num_clients`.
   """
   @tf.autograph.experimental.do_not_convert
-  def in_population(index):
-    tf.debugging.assert_less(index, tf.constant(num_clients, tf.int64),
-                             message='synthetic client id beyond --num_clients')
-    return index
-
-  def dataset_fn(client_id) -> tf.data.Dataset:
+  def examples_fn(client_id) -> collections.OrderedDict:
     index = tf.strings.to_number(client_id, out_type=tf.int64)
-    return tf.data.Dataset.from_tensors(index).map(in_population).flat_map(generator.dataset)
+    in_population = tf.debugging.assert_less(
+        index, tf.constant(num_clients, tf.int64),
+        message='synthetic client id beyond --num_clients')
+    with tf.control_dependencies([in_population]):
+      return generator.examples(tf.identity(index), part='train')
 
-  return tff.simulation.datasets.ClientData.from_clients_and_tf_fn(client_ids(num_clients),
-                                                                    dataset_fn)
+  return whole_client_data.WholeClientData(client_ids(num_clients), examples_fn,
+                                           where=f'synthetic clients 0..{num_clients - 1}')
 
 
 def test_set(generator: Generator, num_clients: int) -> tuple[np.ndarray, np.ndarray]:

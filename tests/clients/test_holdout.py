@@ -12,8 +12,8 @@ from tff_experiments.clients import holdout
 
 
 def _examples(n):
-  return tf.data.Dataset.from_tensor_slices(collections.OrderedDict(
-      x=np.zeros((n, 2, 2, 1), np.float32), y=np.arange(n, dtype=np.int32)))
+  return collections.OrderedDict(x=tf.zeros((n, 2, 2, 1), tf.float32),
+                                 y=tf.range(n, dtype=tf.int32))
 
 
 def _labels(dataset, batched=False):
@@ -25,7 +25,8 @@ def _labels(dataset, batched=False):
 def _split(n, seed, fraction):
   train, held_out = holdout.split(_examples(n), seed=tf.constant(seed, tf.int64),
                                   fraction=fraction)
-  return _labels(train), _labels(held_out)
+  assert train['x'].shape[0] == train['y'].shape[0]
+  return sorted(train['y'].numpy().tolist()), sorted(held_out['y'].numpy().tolist())
 
 
 @pytest.mark.parametrize('n', [1, 2, 3, 10, 37, 200])

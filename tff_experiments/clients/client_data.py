@@ -2,16 +2,17 @@
 
 A round's cohort travels as `ClientTask`s (client id, shuffle seed, step cap, step fraction,
 learning rate, held-out seed) made by the round plan; in a run each client receives its task
-and builds its ClientInput in the graph that trains on it (`task_inputs`). The input looks the
-client up in a file-backed `ClientData`, shuffles with the task's seed (a fresh order each
-epoch, as in McMahan et al.), repeats for the local epochs, batches, and caps the steps. A
-straggler doing partial work gets a fraction u in (0, 1) of its full E * ceil(n / B) steps: ceil(u * full),
-which is uniform on 1..full when u is uniform; only then are the client's examples counted
-first. The client's dataset size travels beside its batches as a lazy one-element sequence
-(read only by a weighting that asks for it), and the round's learning rate as a sequence of at
-most one rate (none: the client update's own constant), so one compiled computation serves
-every round of a learning-rate schedule. With personalization on, a seeded fraction of each
-client is held out (`holdout`) and training sees only the rest.
+and builds its ClientInput in the graph that trains on it (`task_inputs`). The input reads the
+client's examples at once (`client_examples`), shuffles with the task's seed (a fresh order
+each epoch, as in McMahan et al.), repeats for the local epochs, batches, and caps the steps;
+the shuffle runs over example indices and the batches are gathered by them, which gives the
+same batches as shuffling the examples themselves. A straggler doing partial work gets a
+fraction u in (0, 1) of its full E * ceil(n / B) steps: ceil(u * full), which is uniform on
+1..full when u is uniform. The client's dataset size travels beside its batches as a
+one-element sequence, and the round's learning rate as a sequence of at most one rate (none:
+the client update's own constant), so one compiled computation serves every round of a
+learning-rate schedule. With personalization on, a seeded fraction of each client is held out
+(`holdout`) and training sees only the rest.
 """
 
 import collections
@@ -22,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
 
+from datasets import whole_client_data
 from tff_experiments.clients import holdout
 
 # Shuffle buffer: larger than any client of the supported datasets, so shuffles are uniform.
@@ -69,13 +71,11 @@ def _learning_rates(rate) -> tf.data.Dataset:
   return tf.data.Dataset.from_tensors(rate).take(tf.where(rate >= 0, tf.constant(1, tf.int64), 0))
 
 
-def partial_steps(examples: tf.data.Dataset, *, fraction, epochs: int, batch_size: int):
-  """ceil(fraction * E * ceil(n / B)) for a fraction < 1 (counting the n examples), else -1."""
-  def count():
-    n = examples.reduce(tf.constant(0, tf.int64), lambda total, _: total + 1)
-    full = epochs * ((n + batch_size - 1) // batch_size)
-    return tf.maximum(tf.cast(tf.math.ceil(fraction * tf.cast(full, tf.float32)), tf.int64), 1)
-  return tf.cond(fraction < 1.0, count, lambda: tf.constant(NO_STEP_CAP, tf.int64))
+def partial_steps(num_examples, *, fraction, epochs: int, batch_size: int):
+  """ceil(fraction * E * ceil(n / B)) (at least 1) for a fraction < 1, else -1 (no cap)."""
+  full = epochs * ((num_examples + batch_size - 1) // batch_size)
+  steps = tf.maximum(tf.cast(tf.math.ceil(fraction * tf.cast(full, tf.float32)), tf.int64), 1)
+  return tf.where(fraction < 1.0, steps, tf.constant(NO_STEP_CAP, tf.int64))
 
 
 def client_input(batches: tf.data.Dataset, *, dataset_size: Optional[int] = None,
@@ -110,24 +110,55 @@ def preprocess(dataset: tf.data.Dataset, *, shuffle_seed, epochs: int, batch_siz
           .take(max_steps))
 
 
-def _training_input(examples: tf.data.Dataset, client_task, *, epochs: int,
+def stacked_examples(examples: tf.data.Dataset) -> collections.OrderedDict:
+  """All elements of `examples` stacked into tensors [n, ...] (n may be 0)."""
+  n = examples.reduce(tf.constant(0, tf.int64), lambda total, _: total + 1)
+  empty = tf.nest.map_structure(lambda spec: tf.zeros([0, *spec.shape], spec.dtype),
+                                examples.element_spec)
+  # batch(n) then the empty batch: the first is all examples, or the empty one when n = 0.
+  return (examples.batch(tf.maximum(n, 1)).concatenate(tf.data.Dataset.from_tensors(empty))
+          .take(1).get_single_element())
+
+
+def client_examples(client_data: tff.simulation.datasets.ClientData,
+                    client_id) -> collections.OrderedDict:
+  """All of a client's examples as tensors [n, ...], to call while tracing a TF graph.
+
+  A `WholeClientData` (client files, synthetic clients) reads or draws them at once; any
+  other ClientData's dataset is stacked.
+  """
+  if isinstance(client_data, whole_client_data.WholeClientData):
+    return client_data.serializable_examples_fn(client_id)
+  return stacked_examples(client_data.serializable_dataset_fn(client_id))
+
+
+def _training_input(examples: collections.OrderedDict, client_task, *, epochs: int,
                     batch_size: int) -> collections.OrderedDict:
-  """The ClientInput of `client_task` over the client's training `examples`."""
+  """The ClientInput of `client_task` over the client's training `examples` (tensors [n, ...]).
+
+  The batches are gathered from `examples` by batches of example indices that go through
+  `preprocess`: the same batches, in the same order, as preprocessing the examples themselves
+  (a shuffle's order depends on the count of elements and the seed alone), without passing
+  every example through tf.data one by one.
+  """
   options = _without_rewrites()
-  examples = examples.with_options(options)  # Every pipeline below inherits them.
-  partial = partial_steps(examples, fraction=client_task['step_fraction'], epochs=epochs,
+  n = tf.shape(tf.nest.flatten(examples)[0], out_type=tf.int64)[0]
+  partial = partial_steps(n, fraction=client_task['step_fraction'], epochs=epochs,
                           batch_size=batch_size)
   caps = tf.stack([client_task['max_steps'], partial])
   cap = tf.reduce_min(tf.where(caps >= 0, caps, tf.int64.max))
   cap = tf.where(cap == tf.int64.max, tf.constant(NO_STEP_CAP, tf.int64), cap)
-  batches = preprocess(examples, shuffle_seed=client_task['shuffle_seed'], epochs=epochs,
-                       batch_size=batch_size, max_steps=cap)
-  # One element: the count of examples (lazy; nothing is read unless it is iterated). Not
-  # `.batch(huge)`: tf.data preallocates a batch, which takes minutes at 2**31 - 1.
-  size = tf.data.Dataset.range(1).map(
-      lambda _: examples.reduce(tf.constant(0, tf.int64), lambda total, _: total + 1))
+  # Every epoch's example indices in visiting order, as one batch (an empty one when n = 0).
+  visits = (preprocess(tf.data.Dataset.range(n).with_options(options),
+                       shuffle_seed=client_task['shuffle_seed'], epochs=epochs,
+                       batch_size=tf.maximum(epochs * n, 1))
+            .concatenate(tf.data.Dataset.from_tensors(tf.zeros([0], tf.int64)))
+            .take(1).get_single_element())
+  shuffled = tf.nest.map_structure(lambda t: tf.gather(t, visits), examples)
+  batches = (tf.data.Dataset.from_tensor_slices(shuffled).with_options(options)
+             .batch(batch_size).take(cap))
   return collections.OrderedDict(
-      batches=batches, dataset_size=size.with_options(options),
+      batches=batches, dataset_size=tf.data.Dataset.from_tensors(n).with_options(options),
       learning_rate=_learning_rates(client_task['learning_rate']).with_options(options))
 
 
@@ -138,7 +169,7 @@ def training_input_fn(client_data: tff.simulation.datasets.ClientData, *, epochs
   `holdout_fraction` > 0), to call while tracing a TF graph."""
 
   def input_from_task(client_task):
-    examples = client_data.serializable_dataset_fn(client_task['client_id'])
+    examples = client_examples(client_data, client_task['client_id'])
     if holdout_fraction > 0:
       examples, _ = holdout.split(examples, seed=client_task['holdout_seed'],
                                   fraction=holdout_fraction)
@@ -165,12 +196,12 @@ def build_split_computation(client_data: tff.simulation.datasets.ClientData, *, 
 
   @tff.tensorflow.computation(TASK_TYPE)
   def split_from_task(client_task):
-    examples = client_data.serializable_dataset_fn(client_task['client_id'])
+    examples = client_examples(client_data, client_task['client_id'])
     train, held_out = holdout.split(examples, seed=client_task['holdout_seed'],
                                     fraction=holdout_fraction)
     return collections.OrderedDict(
         train=_training_input(train, client_task, epochs=epochs, batch_size=batch_size),
-        held_out=held_out.batch(eval_batch_size))
+        held_out=tf.data.Dataset.from_tensor_slices(held_out).batch(eval_batch_size))
 
   return split_from_task
 

@@ -8,6 +8,8 @@ chosen by a stateless draw of that seed: the same k examples every round and in 
 computation that splits the client (training, personalization).
 """
 
+import collections
+
 import tensorflow as tf
 
 from tff_experiments.core import seeds
@@ -36,15 +38,14 @@ def held_out_mask(num_examples: tf.Tensor, *, seed: tf.Tensor, fraction: float) 
   return tf.cast(ranks, tf.int64) < held_out_count(n, fraction)
 
 
-def split(examples: tf.data.Dataset, *, seed: tf.Tensor, fraction: float
-          ) -> tuple[tf.data.Dataset, tf.data.Dataset]:
-  """(training part, held-out part) of a client's examples; counts them first (one read)."""
-  n = examples.reduce(tf.constant(0, tf.int64), lambda total, _: total + 1)
+def split(examples: collections.OrderedDict, *, seed: tf.Tensor, fraction: float
+          ) -> tuple[collections.OrderedDict, collections.OrderedDict]:
+  """(training part, held-out part) of a client's examples (tensors [n, ...]), each in file
+  order."""
+  n = tf.shape(tf.nest.flatten(examples)[0], out_type=tf.int64)[0]
   mask = held_out_mask(n, seed=seed, fraction=fraction)
-  indexed = examples.enumerate()
 
-  def part(held_out: bool) -> tf.data.Dataset:
-    return (indexed.filter(lambda i, _: tf.equal(tf.gather(mask, i), held_out))
-            .map(lambda _, example: example))
+  def part(held_out) -> collections.OrderedDict:
+    return tf.nest.map_structure(lambda t: tf.boolean_mask(t, held_out), examples)
 
-  return part(False), part(True)
+  return part(tf.logical_not(mask)), part(mask)
