@@ -73,7 +73,9 @@ def make_examples_fn(*, dtype_name: str, shape: tuple[int, int, int]):
     records = tf.data.TFRecordDataset(path).batch(2).get_single_element()
     x = tf.ensure_shape(tf.io.parse_tensor(records[0], tf_dtype), [None, *shape])
     y = tf.ensure_shape(tf.io.parse_tensor(records[1], tf.int32), [None])
-    return collections.OrderedDict(x=tf.cast(x, tf.float32) / divisor, y=y)
+    # An exact division, as `client_files.to_unit_float`'s: inside a TFF computation Grappler
+    # would turn `x / divisor` into `x * (1 / divisor)`, which is off by an ulp for some pixels.
+    return collections.OrderedDict(x=tf.math.divide_no_nan(tf.cast(x, tf.float32), divisor), y=y)
 
   return examples_fn
 

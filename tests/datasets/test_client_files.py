@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_federated as tff
 
 from datasets import base
 from datasets import client_file_reader
@@ -31,6 +32,21 @@ def test_uint8_round_trip_is_exact_and_scaled_to_unit_interval(tmp_path):
     assert 0.0 <= got_x.min() and got_x.max() <= 1.0
   # The test-set conversion matches the file decoding bit for bit.
   np.testing.assert_array_equal(client_files.to_unit_float(clients['a'][0]), cache_fixtures.read_client(data, 'a')[0])
+
+
+@pytest.mark.usefixtures('tff_worker')
+def test_pixels_read_inside_a_tff_computation_equal_the_test_set_conversion(tmp_path):
+  # TFF optimizes its computations' graphs with Grappler, whose rewrites must not change a
+  # pixel: every uint8 value decodes exactly as `to_unit_float` (numpy's x / 255) does.
+  x = np.arange(256, dtype=np.uint8).reshape(4, 8, 8, 1)
+  data = client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp',
+                                         clients={'a': (x, np.arange(4))})
+
+  @tff.tensorflow.computation(tf.string)
+  def read(client_id):
+    return data.serializable_examples_fn(client_id)['x']
+
+  np.testing.assert_array_equal(read('a'), client_files.to_unit_float(x))
 
 
 def test_float32_round_trip_is_exact(tmp_path):

@@ -27,6 +27,7 @@ import tensorflow_federated as tff
 from tff_experiments.clients import client_data
 from tff_experiments.core import registry
 from tff_experiments.core import seeds
+from tff_experiments.runtime import map_reduce
 from tff_experiments.secagg import masking
 from tff_experiments.secagg import messages
 from tff_experiments.secagg import protocol
@@ -177,9 +178,10 @@ class SecureRounds:
 
 def build(config, build_process: Callable[[], tff.learning.templates.LearningProcess],
           input_computation: tff.Computation):
-  """The run's process over ClientTasks: `build_process()`'s, with the protocol of
-  `--secure_aggregation` around every round unless it is `none`."""
+  """The run's process over ClientTasks: `build_process()`'s (its round in MapReduce form,
+  `map_reduce`), with the protocol of `--secure_aggregation` around every round unless it is
+  `none`."""
   settings = config.secure_aggregation
   if settings.mode not in SETUPS:
-    return client_data.compose_with_tasks(input_computation, build_process())
+    return map_reduce.compiled(client_data.compose_with_tasks(input_computation, build_process()))
   return SecureRounds(build_process, input_computation, settings=settings, seed=config.run.seed)
