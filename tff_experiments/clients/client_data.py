@@ -132,6 +132,22 @@ def client_examples(client_data: tff.simulation.datasets.ClientData,
   return stacked_examples(client_data.serializable_dataset_fn(client_id))
 
 
+def _batched(examples: collections.OrderedDict, batch_size: int) -> tf.data.Dataset:
+  """`Dataset.from_tensor_slices(examples).batch(batch_size)`, its batches sliced whole from
+  `examples` (one copy per batch, not one per example plus the batch's)."""
+  total = tf.shape(tf.nest.flatten(examples)[0], out_type=tf.int64)[0]
+  full = total // batch_size
+
+  def whole_batches(t):
+    inner = [tf.shape(t)[i] if d is None else d for i, d in enumerate(t.shape[1:], start=1)]
+    return tf.reshape(t[:full * batch_size], [-1, batch_size, *inner])
+
+  last = tf.data.Dataset.from_tensors(
+      tf.nest.map_structure(lambda t: t[full * batch_size:], examples))
+  return (tf.data.Dataset.from_tensor_slices(tf.nest.map_structure(whole_batches, examples))
+          .concatenate(last.take(tf.minimum(total % batch_size, 1))))
+
+
 def _training_input(examples: collections.OrderedDict, client_task, *, epochs: int,
                     batch_size: int) -> collections.OrderedDict:
   """The ClientInput of `client_task` over the client's training `examples` (tensors [n, ...]).
@@ -155,8 +171,7 @@ def _training_input(examples: collections.OrderedDict, client_task, *, epochs: i
             .concatenate(tf.data.Dataset.from_tensors(tf.zeros([0], tf.int64)))
             .take(1).get_single_element())
   shuffled = tf.nest.map_structure(lambda t: tf.gather(t, visits), examples)
-  batches = (tf.data.Dataset.from_tensor_slices(shuffled).with_options(options)
-             .batch(batch_size).take(cap))
+  batches = _batched(shuffled, batch_size).with_options(options).take(cap)
   return collections.OrderedDict(
       batches=batches, dataset_size=tf.data.Dataset.from_tensors(n).with_options(options),
       learning_rate=_learning_rates(client_task['learning_rate']).with_options(options))
