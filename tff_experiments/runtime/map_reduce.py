@@ -14,7 +14,16 @@ express (e.g. with secure-sum intrinsics, or two broadcasts) keeps TFF's own com
 from typing import Optional
 
 from absl import logging
+import tensorflow as tf
 import tensorflow_federated as tff
+
+
+def _without_grappler() -> tf.compat.v1.ConfigProto:
+  """Grappler off while forming the round: the execution context's compiler optimizes the
+  form's TF computations afterwards anyway (forming: 1.1 -> 0.6 s on the MNIST 2NN)."""
+  config = tf.compat.v1.ConfigProto()
+  config.graph_options.rewrite_options.disable_meta_optimizer = True
+  return config
 
 
 def _round_of(form: tff.backends.mapreduce.MapReduceForm,
@@ -53,7 +62,8 @@ def compile_round(next_fn: tff.Computation) -> Optional[tff.Computation]:
   """`next_fn` in MapReduce form (same parameter and result types), or None (logged) when
   the form cannot express it."""
   try:
-    form = tff.backends.mapreduce.get_map_reduce_form_for_computation(next_fn)
+    form = tff.backends.mapreduce.get_map_reduce_form_for_computation(
+        next_fn, grappler_config=_without_grappler())
   except Exception as e:  # pylint: disable=broad-except  # TFF raises several kinds.
     logging.info('The round stays in TFF native form (no MapReduce form: %s)', e)
     return None
