@@ -1,14 +1,16 @@
-"""A stdout that survives its reader going away (`run_experiment ... | head -1`).
+"""A command's console: a stdout that survives its reader going away, and a quick exit.
 
 When a write to the terminal or pipe fails (EPIPE), output continues into a log file in the
 run directory (or is dropped before one exists) and the run goes on; fd 1 is pointed at
 /dev/null so the interpreter's final flush cannot fail either.
 """
 
+import atexit
 import io
 import os
 import sys
-from typing import Optional, TextIO
+import threading
+from typing import Any, NoReturn, Optional, TextIO
 
 
 class ResilientStdout(io.TextIOBase):
@@ -62,3 +64,35 @@ def install() -> ResilientStdout:
   stdout = ResilientStdout(sys.stdout)
   sys.stdout = stdout
   return stdout
+
+
+def exit_status(code: Any) -> int:
+  """The process status `sys.exit(code)` gives: None 0, an int itself, else 1 (after
+  printing `code` to stderr, as Python does)."""
+  if code is None:
+    return 0
+  if isinstance(code, int):
+    return code
+  print(code, file=sys.stderr)
+  return 1
+
+
+def exit_without_teardown(code: Any) -> NoReturn:
+  """Exits as `sys.exit(code)` would, but skips the interpreter's final teardown.
+
+  Non-daemon threads are joined, atexit handlers run and the streams are flushed, as at a
+  normal exit; what is skipped is freeing every module and object, whose TF and TFF C++
+  destructors took ~1.5 s of every command (measured on `run_experiment`) while all files are
+  closed by then.
+  """
+  status = exit_status(code)
+  for thread in threading.enumerate():
+    if thread is not threading.main_thread() and not thread.daemon:
+      thread.join()
+  atexit._run_exitfuncs()  # pylint: disable=protected-access
+  for stream in (sys.stdout, sys.stderr):
+    try:
+      stream.flush()
+    except (OSError, ValueError):
+      pass
+  os._exit(status)  # pylint: disable=protected-access

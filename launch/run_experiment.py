@@ -156,4 +156,7 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  try:
+    app.run(main)
+  except SystemExit as exit_request:
+    console.exit_without_teardown(exit_request.code)

@@ -37,6 +37,7 @@ from typing import Optional, Sequence
 from absl import app
 from absl import flags
 
+from launch import console
 from launch import flag_binding
 from tff_experiments.core import config as config_lib
 from tff_experiments.core import files
@@ -292,4 +293,7 @@ def parse_flags(argv: Sequence[str]) -> list[str]:
 
 
 if __name__ == '__main__':
-  app.run(main, flags_parser=parse_flags)
+  try:
+    app.run(main, flags_parser=parse_flags)
+  except SystemExit as exit_request:
+    console.exit_without_teardown(exit_request.code)
