@@ -110,14 +110,18 @@ def preprocess(dataset: tf.data.Dataset, *, shuffle_seed, epochs: int, batch_siz
           .take(max_steps))
 
 
+def _first_or_empty(batches: tf.data.Dataset):
+  """The first batch of `batches`, or an empty one ([0, ...]) when there is none."""
+  empty = tf.nest.map_structure(lambda spec: tf.zeros([0, *spec.shape[1:]], spec.dtype),
+                                batches.element_spec)
+  return (batches.concatenate(tf.data.Dataset.from_tensors(empty))
+          .take(1).get_single_element())
+
+
 def stacked_examples(examples: tf.data.Dataset) -> collections.OrderedDict:
   """All elements of `examples` stacked into tensors [n, ...] (n may be 0)."""
   n = examples.reduce(tf.constant(0, tf.int64), lambda total, _: total + 1)
-  empty = tf.nest.map_structure(lambda spec: tf.zeros([0, *spec.shape], spec.dtype),
-                                examples.element_spec)
-  # batch(n) then the empty batch: the first is all examples, or the empty one when n = 0.
-  return (examples.batch(tf.maximum(n, 1)).concatenate(tf.data.Dataset.from_tensors(empty))
-          .take(1).get_single_element())
+  return _first_or_empty(examples.batch(tf.maximum(n, 1)))
 
 
 def client_examples(client_data: tff.simulation.datasets.ClientData,
@@ -164,12 +168,10 @@ def _training_input(examples: collections.OrderedDict, client_task, *, epochs: i
   caps = tf.stack([client_task['max_steps'], partial])
   cap = tf.reduce_min(tf.where(caps >= 0, caps, tf.int64.max))
   cap = tf.where(cap == tf.int64.max, tf.constant(NO_STEP_CAP, tf.int64), cap)
-  # Every epoch's example indices in visiting order, as one batch (an empty one when n = 0).
-  visits = (preprocess(tf.data.Dataset.range(n).with_options(options),
-                       shuffle_seed=client_task['shuffle_seed'], epochs=epochs,
-                       batch_size=tf.maximum(epochs * n, 1))
-            .concatenate(tf.data.Dataset.from_tensors(tf.zeros([0], tf.int64)))
-            .take(1).get_single_element())
+  # Every epoch's example indices in visiting order, as one batch (one pass of the shuffle).
+  visits = _first_or_empty(preprocess(tf.data.Dataset.range(n).with_options(options),
+                                      shuffle_seed=client_task['shuffle_seed'], epochs=epochs,
+                                      batch_size=tf.maximum(epochs * n, 1)))
   shuffled = tf.nest.map_structure(lambda t: tf.gather(t, visits), examples)
   batches = _batched(shuffled, batch_size).with_options(options).take(cap)
   return collections.OrderedDict(
