@@ -59,8 +59,8 @@ def _has_secure_sums(form: tff.backends.mapreduce.MapReduceForm) -> bool:
 
 
 def compile_round(next_fn: tff.Computation) -> Optional[tff.Computation]:
-  """`next_fn` in MapReduce form (same parameter and result types), or None (logged) when
-  the form cannot express it."""
+  """`next_fn` in MapReduce form (the same argument and result types, the same results), or
+  None (logged) when the form cannot express it."""
   try:
     form = tff.backends.mapreduce.get_map_reduce_form_for_computation(
         next_fn, grappler_config=_without_grappler())
