@@ -118,7 +118,7 @@ def _first_or_empty(batches: tf.data.Dataset):
           .take(1).get_single_element())
 
 
-def stacked_examples(examples: tf.data.Dataset) -> collections.OrderedDict:
+def _stacked_examples(examples: tf.data.Dataset) -> collections.OrderedDict:
   """All elements of `examples` stacked into tensors [n, ...] (n may be 0)."""
   n = examples.reduce(tf.constant(0, tf.int64), lambda total, _: total + 1)
   return _first_or_empty(examples.batch(tf.maximum(n, 1)))
@@ -133,7 +133,7 @@ def client_examples(client_data: tff.simulation.datasets.ClientData,
   """
   if isinstance(client_data, whole_client_data.WholeClientData):
     return client_data.serializable_examples_fn(client_id)
-  return stacked_examples(client_data.serializable_dataset_fn(client_id))
+  return _stacked_examples(client_data.serializable_dataset_fn(client_id))
 
 
 def _batched(examples: collections.OrderedDict, batch_size: int) -> tf.data.Dataset:

@@ -20,7 +20,8 @@ from tff_experiments.models import model as model_lib
 Regularizer = Callable[[list, tuple], tf.Tensor]
 
 # name -> fn(stats, dataset_size_fn) -> float32 aggregation weight of one client's update.
-# `dataset_size_fn()` counts the client's examples (a second read of its data: called lazily).
+# `dataset_size_fn()` reads the client's example count (lazily: a ClientInput handed without a size
+# counts its batches, a second read of its data).
 WEIGHTINGS = registry.Registry('client weighting', flag='client_weighting', entries={
     'num_examples': lambda stats, size_fn: tf.cast(stats['num_examples'], tf.float32),
     'dataset_size': lambda stats, size_fn: tf.cast(size_fn(), tf.float32),
