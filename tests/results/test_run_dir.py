@@ -8,6 +8,7 @@ import pytest
 from tff_experiments.core import config as config_lib
 from tff_experiments.results import metrics_csv as metrics
 from tff_experiments.core import files
+from tff_experiments.results import behaviour
 from tff_experiments.results import run_dir
 from tff_experiments.results import summary as summary_lib
 
@@ -33,7 +34,8 @@ def test_plan_start_resume_done_and_conflicts(tmp_path, make_config):
   paths, action = run_dir.plan(config, overwrite=False)
   assert action == run_dir.Action.START and not os.path.exists(paths.run_dir)
   run_dir.create(paths, action, config).release()
-  assert json.load(open(paths.hparams_json)) == config_lib.active_flat(config)
+  assert json.load(open(paths.hparams_json)) == {**config_lib.active_flat(config),
+                                                 behaviour.KEY: behaviour.CURRENT}
 
   assert run_dir.plan(config, overwrite=False)[1] == run_dir.Action.RESUME
   files.write_json_atomic(paths.summary_json, {'status': 'completed'})
@@ -75,3 +77,31 @@ def test_summary_reads_all_rounds_of_the_csv(tmp_path):
   assert summary['rounds_to_target'] == pytest.approx(1 + 2 * 0.2 / 0.4)
   assert summary['rounds_completed'] == 4
   assert summary['wall_time_s'] == pytest.approx(4 * 1.0 + 3 * 0.5)
+
+
+@pytest.mark.parametrize('finished', [False, True])
+def test_a_run_of_earlier_behaviour_is_neither_resumed_nor_reported_done(
+    tmp_path, make_config, finished):
+  """A run started before a change that applies to its settings (no behaviour_version: 1)."""
+  config = make_config(root_output_dir=str(tmp_path), experiment_name='run',
+                       partition='dirichlet')
+  paths, action = run_dir.plan(config, overwrite=False)
+  run_dir.create(paths, action, config).release()
+  hparams = json.load(open(paths.hparams_json))
+  del hparams[behaviour.KEY]
+  files.write_json_atomic(paths.hparams_json, hparams)
+  if finished:
+    files.write_json_atomic(paths.summary_json, {'status': 'completed'})
+  with pytest.raises(run_dir.RunDirError, match='behaviour version 1.*NIID-Bench.*--overwrite'):
+    run_dir.plan(config, overwrite=False)
+  assert run_dir.plan(config, overwrite=True)[1] == run_dir.Action.OVERWRITE
+
+
+def test_a_run_of_earlier_behaviour_resumes_when_no_change_applies(tmp_path, make_config):
+  config = make_config(root_output_dir=str(tmp_path), experiment_name='run')
+  paths, action = run_dir.plan(config, overwrite=False)
+  run_dir.create(paths, action, config).release()
+  hparams = json.load(open(paths.hparams_json))
+  del hparams[behaviour.KEY]
+  files.write_json_atomic(paths.hparams_json, hparams)
+  assert run_dir.plan(config, overwrite=False)[1] == run_dir.Action.RESUME

@@ -13,6 +13,7 @@ import shutil
 
 from tff_experiments.core import config as config_lib
 from tff_experiments.core import files
+from tff_experiments.results import behaviour
 from tff_experiments.results import run_lock
 
 # Keys every hparams.json of this package has: what marks a directory as one of its runs.
@@ -117,12 +118,25 @@ def plan(config, *, overwrite: bool) -> tuple[RunPaths, Action]:
     raise RunDirError(
         f'{paths.run_dir} holds a run with other settings: {details}. Choose another '
         '--experiment_name, or pass --overwrite to replace it')
+  _check_behaviour(paths, config, saved)
   try:
     summary = files.read_json(paths.summary_json) or {}
   except files.FileError as e:
     logging.warning('%s; treating the run as unfinished (the file is rewritten)', e)
     summary = {}
   return paths, Action.DONE if summary.get('status') in FINAL_STATUSES else Action.RESUME
+
+
+def _check_behaviour(paths: RunPaths, config, saved: dict) -> None:
+  """RunDirError if the run was started by a package whose results for its settings have
+  changed since: resuming (or reporting it finished) would mix two behaviours."""
+  version = behaviour.saved_version(saved)
+  changes = behaviour.changes_since(version, config_lib.flat(config))
+  if changes:
+    raise RunDirError(
+        f'{paths.run_dir} was started with behaviour version {version}; since then '
+        f'{"; ".join(c.what for c in changes)}. Its results cannot be continued: pass '
+        '--overwrite to run it anew, or choose another --experiment_name')
 
 
 def create(paths: RunPaths, action: Action, config) -> run_lock.RunLock:
@@ -145,7 +159,8 @@ def create(paths: RunPaths, action: Action, config) -> run_lock.RunLock:
       if not _is_abandoned_start(paths.run_dir):  # Another start won the race meanwhile.
         raise RunDirError(f'{paths.run_dir} was created by another run meanwhile; run the '
                           'command again to resume or skip it')
-      files.write_json_atomic(paths.hparams_json, config_lib.active_flat(config))
+      files.write_json_atomic(paths.hparams_json, {**config_lib.active_flat(config),
+                                                   behaviour.KEY: behaviour.CURRENT})
   except BaseException:
     lock.release()
     raise
