@@ -106,7 +106,8 @@ def run_round(population: Population, round_num: int) -> tuple[float, float, flo
   plan = round_plan.RoundPlan(
       round_num=round_num, sampled=tuple(ids), step_caps={c: None for c in ids},
       shuffle_seeds={c: seeds.derive(_SEED, purpose='shuffle', round_num=round_num,
-                                     client=int(c)) for c in ids})
+                                     client=int(c)) for c in ids},
+      update_seeds=round_plan.update_seeds(_SEED, round_num, ids))
   population.state = population.process.next(population.state, plan.tasks()).state
   return planned - began, time.perf_counter() - began, common.cpu_seconds() - cpu_began
 

@@ -153,7 +153,8 @@ class PackageProcess:
     plan = round_plan.RoundPlan(
         round_num=round_num, sampled=self._cohort, step_caps={c: None for c in self._cohort},
         shuffle_seeds={c: seeds.derive(self._seed, purpose='shuffle', round_num=round_num,
-                                       client=c) for c in self._cohort})
+                                       client=c) for c in self._cohort},
+        update_seeds=round_plan.update_seeds(self._seed, round_num, self._cohort))
     self._state = self._process.next(self._state, plan.tasks()).state
 
   def weights(self) -> tff.learning.models.ModelWeights:

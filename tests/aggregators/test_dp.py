@@ -1,4 +1,5 @@
-"""DP layers: clipping bounds each contribution, the noise has the stated scale, seeded."""
+"""DP layers: clipping bounds each contribution, the noise has the stated scale, seeded (local
+noise by each client's update seed, never by its update)."""
 
 import dp_accounting
 from dp_accounting import rdp
@@ -9,21 +10,24 @@ from tensorflow_federated.python.aggregators import differential_privacy
 
 from tff_experiments import settings
 from tff_experiments.aggregators import stack
+from tff_experiments.clients import update_weight
 from tff_experiments.privacy import accounting
+from tff_experiments.runner import round_plan
 
 pytestmark = pytest.mark.usefixtures('tff_worker')
 
 
 def _process(size, **flags):
   config = settings.from_flat({'num_clients': 100, 'dp_mechanism': 'gaussian', **flags})
-  return stack.build(config).create(tff.TensorType(np.float32, [size]),
-                                    tff.TensorType(np.float32))
+  return stack.build(config).create(tff.TensorType(np.float32, [size]), update_weight.TYPE)
 
 
-def _run(process, values, state=None):
+def _run(process, values, state=None, update_seeds=None):
+  """One round; client i's update seed is `update_seeds[i]` (default: i)."""
   state = process.initialize() if state is None else state
+  update_seeds = range(len(values)) if update_seeds is None else update_seeds
   return process.next(state, [np.asarray(v, np.float32) for v in values],
-                      [np.float32(1.0)] * len(values))
+                      [update_weight.make(np.float32(1.0), np.int64(s)) for s in update_seeds])
 
 
 _BIG = [np.array([3.0, -4.0, 12.0]), np.array([-6.0, 8.0, 0.0])]  # L2 13 and 10; L1 19, 14.
@@ -102,3 +106,38 @@ def test_adaptive_clipping_events_compose_to_the_ledgers_noise_multiplier():
   assert ours.epsilon(1.0, 50) == pytest.approx(theirs.get_epsilon(1e-5), rel=1e-3)
   # Every norm (sqrt 3) is above the clip (1), so the clip grows toward the median.
   assert output.measurements['dp_query_metrics']['clip'] > 1.0
+
+
+_LAPLACE = dict(dp_mechanism='laplace', client_sampling='poisson', dp_accountant='pld')
+
+
+# Clients sending the same update (here all zeros, as non-finite updates become) draw their
+# own noise: the mean of k clients' noise has std sigma / sqrt(k), sigma = z * clip for the
+# Gaussian and sqrt(2) * z * clip for the Laplace. Over 40,000 coordinates the sample std's
+# relative standard error is at most sqrt(5 / (4n)) = 0.56% (Laplace, k = 1), so 3% is > 5
+# standard errors; noise seeded by the update gave 4 zero updates one draw: sigma, not sigma/2.
+@pytest.mark.parametrize('flags, sigma', [({}, 0.5), (_LAPLACE, np.sqrt(2) * 0.5)])
+@pytest.mark.parametrize('k', [1, 4])
+def test_identical_updates_get_independent_local_noise(flags, sigma, k):
+  process = _process(_N, dp_mode='local', dp_noise_multiplier=0.5, dp_clip_norm=1.0, **flags)
+  update_seeds = round_plan.update_seeds(0, 1, [f'c{i}' for i in range(k)]).values()
+  mean = np.asarray(_run(process, [np.zeros(_N)] * k, update_seeds=list(update_seeds)).result)
+  assert mean.std() == pytest.approx(sigma / np.sqrt(k), rel=0.03)
+  assert abs(mean.mean()) < 5 * sigma / np.sqrt(k * _N)
+
+
+def test_local_noise_repeats_for_seed_round_and_client_and_not_for_the_update():
+  n = 10_000
+  process = _process(n, dp_mode='local', dp_noise_multiplier=1.0, dp_clip_norm=1.0)
+
+  def noise(seed, round_num, client, update=np.zeros(n)):
+    (update_seed,) = round_plan.update_seeds(seed, round_num, [client]).values()
+    return np.asarray(_run(process, [update], update_seeds=[update_seed]).result) - update
+
+  first = noise(0, 1, 'a')
+  np.testing.assert_array_equal(first, noise(0, 1, 'a'))
+  # Another update (norm 0.5 < clip: unclipped) gets the same noise: not a function of data.
+  np.testing.assert_allclose(noise(0, 1, 'a', update=np.full(n, 0.005)), first, atol=1e-6)
+  # Another seed, round or client: independent draws (correlation's standard error 0.01).
+  for other in (noise(1, 1, 'a'), noise(0, 2, 'a'), noise(0, 1, 'b')):
+    assert abs(np.corrcoef(first, other)[0, 1]) < 0.05

@@ -12,6 +12,7 @@ import federated_types
 from tff_experiments import settings
 from tff_experiments.aggregators import secure
 from tff_experiments.aggregators import stack
+from tff_experiments.clients import update_weight
 from tff_experiments.results import metrics_csv
 from tff_experiments.secagg import masking
 from tff_experiments.secagg import messages
@@ -30,14 +31,21 @@ def _values(seed, n=len(_IDS), scale=1.0):
           for _ in range(n)]
 
 
+def _seeded(weights):
+  """The stack's client weights: each with its own update seed."""
+  return [update_weight.make(w, np.int64(i)) for i, w in enumerate(weights)]
+
+
 def _run(build, settings_, values, weights=None, *, round_num=1, ids=_IDS):
-  """One round of `build()`'s process on the protocol's survivors; (output, survivors)."""
+  """One round of `build()`'s process on the protocol's survivors; (output, survivors).
+  `weights` (plain) go in with their update seeds (`_seeded`)."""
   setup = rounds.protocol_setup(settings_, seed=0, client_ids=ids, round_num=round_num)
   keep = [ids.index(c) for c in setup.survivors]
   weighted = weights is not None
   outside, next_fn = rounds.aggregation_round(
-      build, _VALUE_TYPE, tff.TensorType(np.float32) if weighted else None)
-  args = [[values[i] for i in keep]] + ([[weights[i] for i in keep]] if weighted else [])
+      build, _VALUE_TYPE, update_weight.TYPE if weighted else None)
+  args = [[values[i] for i in keep]] + ([[_seeded(weights)[i] for i in keep]] if weighted
+                                        else [])
   return next_fn(outside.initialize(), *args, setup.clients, setup.server), keep
 
 
@@ -165,9 +173,9 @@ def test_composes_with_central_dp_and_with_quantization():
   flags = {'clients_per_round': 6, 'dp_mechanism': 'gaussian', 'dp_noise_multiplier': 0.0,
            'dp_clip_norm': 1.5}
   values = _values(4, scale=1.0)
-  plain = stack.build(settings.from_flat(flags)).create(_VALUE_TYPE, tff.TensorType(np.float32))
+  plain = stack.build(settings.from_flat(flags)).create(_VALUE_TYPE, update_weight.TYPE)
   ones = [np.float32(1)] * 6
-  want = plain.next(plain.initialize(), values, ones).result
+  want = plain.next(plain.initialize(), values, _seeded(ones)).result
   config = settings.from_flat({**flags, 'secure_aggregation': 'masking'})
   assert config.secure_aggregation.clip_norm == 1.5  # The DP records fit exactly.
   got, _ = _run(lambda: stack.build(config), config.secure_aggregation, values, ones)
@@ -176,9 +184,8 @@ def test_composes_with_central_dp_and_with_quantization():
     np.testing.assert_allclose(g, w, atol=step / 2 + 1e-7)
   quantized = {'quantization': 'uniform', 'quantization_bits': 8,
                'quantization_rounding': 'deterministic', 'clients_per_round': 6}
-  plain = stack.build(settings.from_flat(quantized)).create(_VALUE_TYPE,
-                                                            tff.TensorType(np.float32))
-  want = plain.next(plain.initialize(), values, ones).result
+  plain = stack.build(settings.from_flat(quantized)).create(_VALUE_TYPE, update_weight.TYPE)
+  want = plain.next(plain.initialize(), values, _seeded(ones)).result
   config = settings.from_flat({**quantized, 'secure_aggregation': 'two_server'})
   got, _ = _run(lambda: stack.build(config), config.secure_aggregation, values, ones)
   for g, w in zip(got.result, want):
@@ -197,12 +204,12 @@ def test_the_server_side_receives_no_unmasked_update(mode):
   config = settings.from_flat({'secure_aggregation': mode, 'clip_norm': 5.0,
                                'quantization': 'uniform', 'zeroing_norm': 100.0})
   _, next_fn = rounds.aggregation_round(lambda: stack.build(config), _VALUE_TYPE,
-                                        tff.TensorType(np.float32))
+                                        update_weight.TYPE)
   shaped = _update_shaped(next_fn)
   # Only int64 vectors through plain sums: the masked vectors (one per server, each leaf).
   assert sorted(uri for uri, _ in shaped) == ['federated_sum'] * (
       len(_SHAPES) * secure.SECURE_SUMS.get(mode).servers)
   assert all(t.dtype == np.int64 for _, t in shaped)
   plain = stack.build(settings.from_flat({'clip_norm': 5.0})).create(
-      _VALUE_TYPE, tff.TensorType(np.float32))
+      _VALUE_TYPE, update_weight.TYPE)
   assert any(t.dtype == np.float32 for _, t in _update_shaped(plain.next))  # Seen if there.

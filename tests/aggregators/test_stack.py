@@ -9,6 +9,7 @@ import tensorflow_federated as tff
 from tff_experiments import settings
 from tff_experiments.aggregators import layers
 from tff_experiments.aggregators import stack
+from tff_experiments.clients import update_weight
 from tff_experiments.results import metrics_csv
 from tff_experiments.secagg import rounds
 
@@ -36,6 +37,7 @@ _OWN_MEASUREMENTS = {'clip': 'clipped_count', 'zeroing': 'zeroed_count',
                      'secure_sum': 'secagg/clients_masked'}
 _VALUES = [np.array([1.0, 2.0, 3.0], np.float32), np.array([-3.0, 0.5, 1.0], np.float32)]
 _WEIGHTS = [np.float32(1.0), np.float32(3.0)]
+_SEEDED_WEIGHTS = [update_weight.make(w, np.int64(i)) for i, w in enumerate(_WEIGHTS)]
 
 
 class _ReportingSum(tff.aggregators.UnweightedAggregationFactory):
@@ -57,15 +59,15 @@ class _ReportingSum(tff.aggregators.UnweightedAggregationFactory):
 
 
 def _aggregate(config, inner=None):
-  types = (tff.TensorType(np.float32, [3]), tff.TensorType(np.float32))
+  types = (tff.TensorType(np.float32, [3]), update_weight.TYPE)
   if config.secure_aggregation.mode == 'none':
     process = stack.build(config, inner=inner).create(*types)
-    return process.next(process.initialize(), _VALUES, _WEIGHTS)
+    return process.next(process.initialize(), _VALUES, _SEEDED_WEIGHTS)
   # Secure sums take the protocol's messages of a round (both clients survive).
   outside, next_fn = rounds.aggregation_round(lambda: stack.build(config, inner=inner), *types)
   setup = rounds.protocol_setup(config.secure_aggregation, seed=0, client_ids=['a', 'b'],
                                 round_num=1)
-  return next_fn(outside.initialize(), _VALUES, _WEIGHTS, setup.clients, setup.server)
+  return next_fn(outside.initialize(), _VALUES, _SEEDED_WEIGHTS, setup.clients, setup.server)
 
 
 def test_the_table_covers_every_layer():
@@ -117,3 +119,11 @@ def test_zeroing_drops_a_client_whose_norm_is_too_large():
   output = _aggregate(config)
   np.testing.assert_allclose(output.result, 3.0 * _VALUES[1] / 4.0, rtol=1e-5)
   assert metrics_csv.flatten(output.measurements)['zeroed_count'] == 1
+
+
+@pytest.mark.parametrize('flags', [{}, {'quantization': 'uniform'}])
+def test_a_weight_without_its_update_seed_is_refused(flags):
+  # A silent shared seed would give every client the same draws: the seed must be given.
+  config = settings.from_flat(flags)
+  with pytest.raises(TypeError, match='update seed'):
+    stack.build(config).create(tff.TensorType(np.float32, [3]), tff.TensorType(np.float32))

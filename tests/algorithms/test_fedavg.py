@@ -15,8 +15,9 @@ from tff_experiments.models import model as models
 
 
 def _inputs(datasets):
-  """Our processes take ClientInputs (batches and dataset size); TFF's take the batches."""
-  return [client_data.client_input(d) for d in datasets]
+  """Our processes take ClientInputs (batches, each client's update seed, ...); TFF's take
+  the batches."""
+  return [client_data.client_input(d, update_seed=i) for i, d in enumerate(datasets)]
 
 
 @pytest.mark.usefixtures('tff_worker')

@@ -18,7 +18,8 @@ def _trained(config, model, rounds_of_clients, batch):
   process = algorithms.build(config, model=model, aggregator=stack.build(config))
   state = process.initialize()
   for clients in rounds_of_clients:
-    inputs = [client_data.client_input(reference.dataset(x, y, batch)) for x, y in clients]
+    inputs = [client_data.client_input(reference.dataset(x, y, batch), update_seed=i)
+              for i, (x, y) in enumerate(clients)]
     state = process.next(state, inputs).state
   return process.get_model_weights(state).trainable
 

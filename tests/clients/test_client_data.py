@@ -51,7 +51,7 @@ def test_training_input_gathers_the_batches_preprocessing_the_examples_gives(
   # themselves. The same seed must give the same batches, bitwise, in the same order.
   data = _client(n)
   task = {k: tf.constant(v) for k, v in client_data.task(
-      'c', shuffle_seed=11, max_steps=max_steps).items()}
+      'c', shuffle_seed=11, update_seed=12, max_steps=max_steps).items()}
   built = client_data.training_input_fn(data, epochs=epochs, batch_size=batch_size)(task)
   reference = client_data.preprocess(
       data.create_tf_dataset_for_client('c'), shuffle_seed=tf.constant(11, tf.int64),
@@ -62,11 +62,12 @@ def test_training_input_gathers_the_batches_preprocessing_the_examples_gives(
     np.testing.assert_array_equal(gy, wy)
     np.testing.assert_array_equal(gx, wx)
   assert [int(s) for s in built['dataset_size']] == [n]
+  assert [int(s) for s in built['update_seed']] == [12]  # The task's, for its update's draws.
 
 
 def test_training_input_of_a_client_without_examples_has_no_batches():
   built = client_data.training_input_fn(_client(0), epochs=2, batch_size=3)(
-      {k: tf.constant(v) for k, v in client_data.task('c', shuffle_seed=1).items()})
+      {k: tf.constant(v) for k, v in client_data.task('c', shuffle_seed=1, update_seed=2).items()})
   assert _batches(built['batches']) == []
   assert [int(s) for s in built['dataset_size']] == [0]
 
@@ -75,5 +76,5 @@ def test_a_step_fraction_caps_at_the_ceiling_of_its_share_of_the_full_steps():
   # n = 10, B = 3: 4 batches an epoch, 8 in two; a fraction of 0.3 gives ceil(2.4) = 3 steps.
   built = client_data.training_input_fn(_client(10), epochs=2, batch_size=3)(
       {k: tf.constant(v) for k, v in client_data.task(
-          'c', shuffle_seed=1, step_fraction=0.3).items()})
+          'c', shuffle_seed=1, update_seed=2, step_fraction=0.3).items()})
   assert len(_batches(built['batches'])) == 3

@@ -54,7 +54,7 @@ def test_training_sees_only_the_training_part_that_personalization_also_uses():
   data = tff.simulation.datasets.TestClientData(
       {'a': collections.OrderedDict(x=np.zeros((20, 2, 2, 1), np.float32),
                                     y=np.arange(20, dtype=np.int32))})
-  task = client_data.task('a', shuffle_seed=1, holdout_seed=holdout.client_seed(0, 'a'))
+  task = client_data.task('a', shuffle_seed=1, update_seed=2, holdout_seed=holdout.client_seed(0, 'a'))
   trained = client_data.build_dataset_computation(
       data, epochs=1, batch_size=3, holdout_fraction=0.25)(task)
   parts = client_data.build_split_computation(

@@ -31,7 +31,7 @@ def _input(batch_size=3, take=None, dataset_size=None):
   batches = reference.dataset(*_CLIENT, batch_size)
   if take is not None:
     batches = batches.take(take)
-  return client_data.client_input(batches, dataset_size=dataset_size)
+  return client_data.client_input(batches, update_seed=0, dataset_size=dataset_size)
 
 
 def _initial():
@@ -68,7 +68,7 @@ def test_weightings_examples_processed_dataset_size_and_uniform():
   for name in local_update.WEIGHTINGS.names():
     (result,), train = _run(local_update.local_sgd(_MODEL, learning_rate=0.1, weighting=name),
                             [capped()])
-    weights[name] = float(result.update_weight)
+    weights[name] = float(result.update_weight['weight'])
   assert weights == {'num_examples': 6.0, 'dataset_size': 10.0, 'uniform': 1.0}
   assert train['num_steps'] == 2 and train['num_examples'] == 6
 
@@ -85,7 +85,7 @@ def test_normalized_update_is_the_delta_over_the_steps():
 def test_a_non_finite_client_gets_weight_zero_and_is_counted():
   results, train = _run(local_update.local_sgd(_MODEL, learning_rate=np.inf),
                         [_input(), _input(batch_size=10)])
-  assert [float(r.update_weight) for r in results] == [0.0, 0.0]
+  assert [float(r.update_weight['weight']) for r in results] == [0.0, 0.0]
   assert all(np.all(u == 0) for r in results for u in r.update)
   assert train['num_clients'] == 2 and train['nonfinite_clients'] == 2
 
@@ -106,7 +106,8 @@ def test_momentum_matches_numpy_heavy_ball_sgd(momentum):
 def test_momentum_zero_and_a_carried_learning_rate_are_exactly_the_constant_path():
   (plain,), _ = _run(local_update.local_sgd(_MODEL, learning_rate=0.4), [_input()])
   (zero,), _ = _run(local_update.local_sgd(_MODEL, learning_rate=0.4, momentum=0.0), [_input()])
-  carried = client_data.client_input(reference.dataset(*_CLIENT, 3), learning_rate=0.4)
+  carried = client_data.client_input(reference.dataset(*_CLIENT, 3), update_seed=0,
+                                     learning_rate=0.4)
   (given,), _ = _run(local_update.local_sgd(_MODEL, learning_rate=99.0), [carried])
   for got in (zero, given):
     for a, b in zip(got.update, plain.update):
@@ -139,17 +140,18 @@ def test_a_client_building_its_input_from_its_task_trains_as_one_handed_that_inp
   update_fn = local_update.local_sgd(_MODEL, learning_rate=99.0)
   own_work = client_work.build_client_work(
       _MODEL, update_fn=update_fn, inputs=client_data.task_inputs(data, epochs=2, batch_size=3))
-  task = client_data.task('c', shuffle_seed=5, max_steps=3, learning_rate=0.3)
+  task = client_data.task('c', shuffle_seed=5, update_seed=77, max_steps=3, learning_rate=0.3)
   weights = tff.learning.models.ModelWeights(*_MODEL.initial_weights)
   own = own_work.next(own_work.initialize(), [weights], [[task]])
   handed = client_data.client_input(
       client_data.preprocess(data.create_tf_dataset_for_client('c'),
                              shuffle_seed=tf.constant(5, tf.int64), epochs=2, batch_size=3,
-                             max_steps=3), learning_rate=0.3)
+                             max_steps=3), update_seed=77, learning_rate=0.3)
   (want,), want_train = _run(update_fn, [handed])
   (got,) = own.result
   for a, b in zip(got.update, want.update):
     np.testing.assert_array_equal(a, b)
-  assert got.update_weight == want.update_weight == 9  # 3 capped steps of 3 (of 20 examples).
+  # 3 capped steps of 3 (of 20 examples); the client's update seed goes out with its weight.
+  assert got.update_weight == want.update_weight == {'weight': 9, 'seed': 77}
   assert own.measurements['train']['num_steps'] == want_train['num_steps'] == 3
   assert own.measurements['train']['loss'] == want_train['loss']

@@ -58,17 +58,21 @@ def test_a_run_with_a_tuple_valued_setting_resumes(digits_config):
   assert summary['status'] == 'completed' and summary['rounds_completed'] == 4
 
 
-def test_resume_with_quantization_equals_an_uninterrupted_run(digits_config):
-  flags = dict(quantization='uniform', quantization_bits=2, quantization_rotation='hadamard')
-  full, _ = run_helpers.run(digits_config('q_full', **flags))
-  config = digits_config('q_cut', **flags)
+@pytest.mark.parametrize('flags, drawn', [
+    (dict(quantization='uniform', quantization_bits=2, quantization_rotation='hadamard'),
+     'comm/quantization_mse'),
+    (dict(dp_mechanism='gaussian', dp_mode='local', dp_noise_multiplier=1.0, dp_delta=1e-3),
+     'privacy/epsilon')])
+def test_resume_with_per_client_draws_equals_an_uninterrupted_run(digits_config, flags, drawn):
+  full, _ = run_helpers.run(digits_config('full', **flags))
+  config = digits_config('cut', **flags)
   with pytest.raises(RuntimeError, match='simulated crash'):
     run_helpers.run(config, out=run_helpers.CrashAfter(3))
   run_helpers.run(config)
   pd.testing.assert_frame_equal(run_helpers.metrics(full),
                                 run_helpers.metrics(run_dir.paths_of(config)),
                                 check_exact=True)
-  assert run_helpers.metrics(full)['comm/quantization_mse'].gt(0).all()
+  assert run_helpers.metrics(full)[drawn].gt(0).all()  # The layer that draws was on.
 
 
 def test_dropout_and_step_spread_reach_the_csv(digits_config):

@@ -30,6 +30,20 @@ def test_tasks_carry_seeds_and_the_global_step_cap():
   assert all(t['max_steps'] == -1 for t in _planner().plan(1).tasks())  # Uncapped.
 
 
+def test_update_seeds_are_per_client_round_and_seed_and_replan_alike():
+  def seeds_of(seed, round_num):
+    return {t['client_id']: int(t['update_seed'])
+            for t in _planner(seed=seed, clients_per_round=50).plan(round_num).tasks()}
+
+  first = seeds_of(3, 1)
+  assert first == seeds_of(3, 1)  # A resumed run replans the same seeds.
+  assert len(set(first.values())) == 50  # One per client.
+  assert not set(first.values()) & set(seeds_of(3, 2).values())  # Fresh every round,
+  assert not set(first.values()) & set(seeds_of(4, 1).values())  # and with every seed.
+  assert not set(first.values()) & {int(t['shuffle_seed'])  # Apart from the shuffles.
+                                    for t in _planner(clients_per_round=50).plan(1).tasks()}
+
+
 def test_adjustments_drop_and_cap_with_their_own_seeded_stream():
   def stragglers(plan, rng):
     slow = rng.choice(plan.sampled, size=2, replace=False)

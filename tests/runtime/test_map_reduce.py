@@ -22,6 +22,11 @@ _CONFIGS = {
                              dp_adaptive_clip=True),
     'stochastic_quantization': dict(quantization='uniform', quantization_bits=3,
                                     quantization_rotation='hadamard', zeroing_norm=50.0),
+    'local_dp': dict(algorithm='fedprox', proximal_mu=0.1, dp_mechanism='laplace',
+                     dp_mode='local', dp_noise_multiplier=0.5, dp_clip_norm=1.0, clip_norm=2.0,
+                     client_sampling='poisson', dp_accountant='pld'),
+    'fednova_quantization': dict(algorithm='fednova', quantization='uniform',
+                                 quantization_bits=4),
 }
 
 
@@ -49,7 +54,8 @@ def test_the_map_reduce_round_equals_the_native_round(name, make_config):
   state = native.initialize()
   native_state = fused_state = state
   for round_num in (1, 2):
-    tasks = [client_data.task(f'c{i}', shuffle_seed=10 * round_num + i) for i in range(3)]
+    tasks = [client_data.task(f'c{i}', shuffle_seed=10 * round_num + i,
+                              update_seed=100 * round_num + i) for i in range(3)]
     native_out = native.next(native_state, tasks)
     fused_out = fused.next(fused_state, tasks)
     native_state, fused_state = native_out.state, fused_out.state

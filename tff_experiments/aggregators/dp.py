@@ -8,12 +8,12 @@ drop-outs). Uplink quantization, an update layer, runs before: the clip applies 
 server decodes, so the sensitivity is exactly the clip whatever the quantizer did.
 
 Local (`--dp_mode=local`, an update layer): each client clips and noises its own update before
-anything else touches it; quantization after it is post-processing and costs no privacy.
+anything else touches it, the noise seeded by the client's update seed (from (seed, round,
+client): `seeded`); quantization after it is post-processing and costs no privacy.
 """
 
 import collections
 
-import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
 import tensorflow_privacy as tfp
@@ -55,22 +55,22 @@ def central(inner: tff.aggregators.UnweightedAggregationFactory, config
 
 
 class LocalDpFactory(seeded.SeededUpdateLayer):
-  """Each client clips its update and adds the mechanism's noise (seeded by seed, round and
-  client) before the inner aggregation. Reports `clipped_fraction`, a simulation diagnostic
-  outside the guarantee."""
+  """Each client clips its update and adds the mechanism's noise (seeded by its update seed)
+  before the inner aggregation. Reports `clipped_fraction`, a simulation diagnostic outside
+  the guarantee."""
+  purpose = 'dp_local_noise'
 
   def __init__(self, inner: tff.aggregators.WeightedAggregationFactory, *, mechanism: str,
-               clip: float, noise_multiplier: float, seed: int):
+               clip: float, noise_multiplier: float):
     super().__init__(inner)
     self._mechanism = mechanisms.MECHANISMS.get(mechanism)
-    self._clip, self._scale, self._seed = clip, noise_multiplier * clip, seed
+    self._clip, self._scale = clip, noise_multiplier * clip
 
-  def transform(self, value_type) -> tff.Computation:
-    mechanism, clip, scale, base_seed = self._mechanism, self._clip, self._scale, self._seed
+  def transform(self, value_type):
+    del value_type
+    mechanism, clip, scale = self._mechanism, self._clip, self._scale
 
-    @tff.tensorflow.computation(value_type, tff.TensorType(np.int64))
-    def privatize(value, round_num):
-      seed = seeded.client_seed(value, tf.stack([tf.constant(base_seed, tf.int64), round_num]))
+    def privatize(value, seed):
       clipped, norm = mechanism.clip(value, clip)
       noise = mechanism.noise(clipped, scale=scale, seed=seed)
       return (tf.nest.map_structure(tf.add, clipped, noise),
@@ -89,5 +89,4 @@ def local(inner: tff.aggregators.WeightedAggregationFactory, config
   """The local DP layer of the config."""
   dp = config.privacy
   return LocalDpFactory(inner, mechanism=dp.mechanism, clip=dp.clip_norm,
-                        noise_multiplier=dp.noise_multiplier,
-                        seed=seeds.derive(config.run.seed, purpose='dp_local_noise'))
+                        noise_multiplier=dp.noise_multiplier)

@@ -2,10 +2,11 @@
 
 A layer is one registry entry: its place in the stack, whether the config enables it, and
 `wrap(inner_factory, config) -> factory` (it reads `config.aggregation`, and `config.run.seed`
-for seeded randomness). Kinds, outermost first:
+for seeded randomness at the server). Kinds, outermost first:
 
 - `update` layers see each client's own update and keep the weighted interface (zeroing,
-  clipping, local DP's clip and noise, quantization of the uplink);
+  clipping, local DP's clip and noise, quantization of the uplink); the weight they receive
+  carries the client's update seed (`clients.update_weight`), which seeds their draws;
 - exactly one `mean` layer turns client values into the server's average: `--aggregator`'s,
   or under central DP the DP-FedAvg mean (clip, sum, noise, divide: `dp`); its inner factory
   is the sum of (possibly weighted) client values;
@@ -26,7 +27,6 @@ from tff_experiments.aggregators import dp
 from tff_experiments.aggregators import quantization
 from tff_experiments.aggregators import secure
 from tff_experiments.core import registry
-from tff_experiments.core import seeds
 
 Factory = Any  # tff.aggregators.{Weighted,Unweighted}AggregationFactory
 KINDS = ('update', 'mean', 'sum')
@@ -82,7 +82,6 @@ def _quantize(inner: Factory, config: Any) -> Factory:
   return quantization.QuantizeFactory(
       inner, bits=a.quantization_bits, stochastic=a.quantization_rounding == 'stochastic',
       rotation=a.quantization_rotation == 'hadamard',
-      seed=seeds.derive(config.run.seed, purpose='quantization'),
       weighted=mean_layer(config).weighted, diagnostics=not _secure(config))
 
 

@@ -7,8 +7,9 @@ reports `comm/quantization_mse` (mean squared error per coordinate of the aggreg
 the unquantized mean of the same updates, the same weighting) and
 `comm/uplink_bits_entropy_per_client` (entropy-coded symbols plus side information).
 
-Randomness (rotation signs, stochastic rounding) is seeded by (run seed, round, client) with
-`seeded`, so a resumed run draws exactly what an uninterrupted one drew.
+Randomness (rotation signs, stochastic rounding) is seeded by the client's update seed, from
+(run seed, round, client) (`seeded`), so a resumed run draws exactly what an uninterrupted one
+drew, and a run on workers what a local one drew.
 
 `CommAccountingFactory` (always in the stack) reports the closed-form bits: payload plus side
 information, per client, per round, cumulated in its state, and the downlink.
@@ -27,12 +28,17 @@ from tff_experiments.aggregators import seeded
 FLOAT_BITS = 32
 # Side information per quantized tensor: its min and max as float32.
 _SIDE_BITS_PER_TENSOR = 2 * FLOAT_BITS
-# With rotation the server needs the client's rotation seed (its update's 64-bit fingerprint).
-_ROTATION_SEED_BITS = 64
+# With rotation the server needs the client's rotation seed to invert it. That seed is the
+# client's update seed: a function of (run seed, round, client id), which the server knows
+# before the message arrives (it agreed the run seed, runs the round and chose the client), so
+# the seed costs no uplink bits. (It cost 64 while it was a fingerprint of the client's update,
+# which only the client knew.)
+_ROTATION_SEED_BITS = 0
 
 
 def side_bits(num_tensors: int, *, rotation: bool) -> int:
-  """Side information of one quantized message: min/max per tensor, the rotation seed."""
+  """Side information of one quantized message: min/max per tensor (and the rotation seed,
+  which the server derives: 0 bits)."""
   return _SIDE_BITS_PER_TENSOR * num_tensors + (_ROTATION_SEED_BITS if rotation else 0)
 
 
@@ -56,22 +62,20 @@ def _leaves(value_type: tff.types.Type) -> list[tff.TensorType]:
 class QuantizeFactory(seeded.SeededUpdateLayer):
   """Quantizes each client update before the inner (weighted) aggregation; see module doc."""
 
+  purpose = 'quantization'
+
   def __init__(self, inner: tff.aggregators.WeightedAggregationFactory, *, bits: int,
-               stochastic: bool, rotation: bool, seed: int, weighted: bool,
-               diagnostics: bool = True):
+               stochastic: bool, rotation: bool, weighted: bool, diagnostics: bool = True):
     super().__init__(inner)
     self._bits, self._stochastic = bits, stochastic
-    self._rotation, self._seed, self._weighted = rotation, seed, weighted
+    self._rotation, self._weighted = rotation, weighted
     self._diagnostics = diagnostics  # Off under secure aggregation: they read each update.
 
-  def transform(self, value_type) -> tff.Computation:
+  def transform(self, value_type):
     side = float(side_bits(len(_leaves(value_type)), rotation=self._rotation))
-    bits, stochastic, rotation, base_seed = (self._bits, self._stochastic, self._rotation,
-                                             self._seed)
+    bits, stochastic, rotation = self._bits, self._stochastic, self._rotation
 
-    @tff.tensorflow.computation(value_type, tff.TensorType(np.int64))
-    def encode(value, round_num):
-      seed = seeded.client_seed(value, tf.stack([tf.constant(base_seed, tf.int64), round_num]))
+    def encode(value, seed):
       decoded, entropy = [], tf.constant(side)
       for index, tensor in enumerate(tf.nest.flatten(value)):
         out, tensor_bits = quantizers.quantize_dequantize(
@@ -96,7 +100,7 @@ class QuantizeFactory(seeded.SeededUpdateLayer):
                                                                   tf.nest.flatten(want))]
       return tf.add_n(squares) / float(sizes)
 
-    exact = (tff.federated_mean(value, weight) if self._weighted
+    exact = (tff.federated_mean(value, weight.weight) if self._weighted
              else tff.federated_mean(value))
     comm = tff.federated_zip(collections.OrderedDict(
         quantization_mse=tff.federated_map(mean_squared_error, (output.result, exact)),

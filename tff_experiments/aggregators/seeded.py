@@ -1,20 +1,28 @@
-"""Seeded randomness for aggregation layers: round counters, per-client seeds, noise.
+"""Seeded randomness for aggregation layers: per-client seeds, round counters, noise.
 
 TFF's and tensorflow-privacy's random layers draw from the clock or from unseeded ops, so two
-runs (or a run and its resume) differ. Our layers draw from stateless ops seeded by
-(run seed, round, client): the round is an int64 counter in the layer's state, and a client's
-share is a fingerprint of its own update (itself a function of (seed, round, client)).
+runs (or a run and its resume) differ. Our layers draw from stateless ops. A draw on one
+client's update (local DP noise, quantization's rotation and rounding) is seeded by the
+client's update seed, which the round plan derives from (seed, round, client) and which
+travels with the client's task into its computation and out in its weight
+(`clients.update_weight`), and by the layer's purpose (`layer_seed`): so clients with equal
+updates draw independently, and the draws do not depend on the data or on where the client
+ran. Draws made once per round at the server (central DP's noise, the downlink's quantization)
+are seeded by the run seed and a counter in the layer's state (e.g. `next_round`).
 """
 
-import collections
+from typing import Any, Callable
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
 
+from tff_experiments.clients import update_weight
+from tff_experiments.core import seeds
+
 
 def next_round() -> tff.Computation:
-  """int64 round counter -> counter + 1 (the seeded layers keep their round in their state)."""
+  """int64 round counter -> counter + 1 (server-side seeded layers keep it in their state)."""
 
   @tff.tensorflow.computation(tff.TensorType(np.int64))
   def increment(round_num):
@@ -23,12 +31,11 @@ def next_round() -> tff.Computation:
   return increment
 
 
-def client_seed(value, base: tf.Tensor) -> tf.Tensor:
-  """(2,) int64: the round's base pair mixed with a fingerprint of the client's update."""
-  flat = tf.concat([tf.reshape(t, [-1]) for t in tf.nest.flatten(value)], axis=0)
-  fingerprint = tf.bitcast(tf.fingerprint(tf.reshape(tf.io.serialize_tensor(flat), [1]))[0],
-                           tf.int64)
-  return tf.stack([tf.bitwise.bitwise_xor(base[0], fingerprint), base[1]])
+def layer_seed(update_seed: tf.Tensor, purpose: str) -> tf.Tensor:
+  """(2,) int64: the seed pair of one layer's draws on one client's update, from the client's
+  update seed (itself derived from (seed, round, client)) and the layer's `purpose`."""
+  return tf.stack([tf.cast(update_seed, tf.int64),
+                   tf.constant(seeds.purpose_word(purpose), tf.int64)])
 
 
 def leaf_seed(seed: tf.Tensor, index: int, stream: int = 0) -> tf.Tensor:
@@ -67,42 +74,64 @@ def l1_clip(structure, clip):
 
 
 class SeededUpdateLayer(tff.aggregators.WeightedAggregationFactory):
-  """An update layer that transforms each client's own update with a seeded TF function
-  before the inner (weighted) aggregation, keeping the round counter its seeds need.
+  """An update layer that transforms each client's own update with draws seeded by the
+  client's update seed (in its weight) and the layer's `purpose`, before the inner (weighted)
+  aggregation; state is the inner one's.
 
-  Subclasses give `transform(value_type)`: a `tff.tensorflow.computation` of (value, int64
-  round) -> (new value, extra client values); and `report(value, weight, output, extra)`: the
-  layer's measurements at the server (called while tracing; `output` is the inner one's).
+  Subclasses set `purpose` and give `transform(value_type)`: a TF function (value, seed pair)
+  -> (new value, extra client values), traced in the client's computation; and
+  `report(value, weight, output, extra)`: the layer's measurements at the server (called while
+  tracing; `output` is the inner one's, `weight` the clients' `update_weight.TYPE`).
   """
+  purpose: str
 
   def __init__(self, inner: tff.aggregators.WeightedAggregationFactory):
     self._inner = inner
 
-  def transform(self, value_type) -> tff.Computation:
+  def transform(self, value_type) -> Callable[[Any, tf.Tensor], tuple]:
     raise NotImplementedError
 
   def report(self, value, weight, output, extra):
     raise NotImplementedError
 
   def create(self, value_type, weight_type) -> tff.templates.AggregationProcess:
+    update_weight.check(weight_type, type(self).__name__)
     inner = self._inner.create(value_type, weight_type)
-    transform, increment = self.transform(value_type), next_round()
+    transform, purpose = self.transform(value_type), self.purpose
 
-    @tff.federated_computation
-    def init_fn():
-      return tff.federated_zip(collections.OrderedDict(
-          inner=inner.initialize(), round=tff.federated_value(np.int64(0), tff.SERVER)))
+    @tff.tensorflow.computation(value_type, weight_type)
+    def apply(value, weight):
+      return transform(value, layer_seed(weight['seed'], purpose))
 
-    @tff.federated_computation(init_fn.type_signature.result,
+    @tff.federated_computation(inner.initialize.type_signature.result,
                                tff.FederatedType(value_type, tff.CLIENTS),
                                tff.FederatedType(weight_type, tff.CLIENTS))
     def next_fn(state, value, weight):
-      transformed, extra = tff.federated_map(
-          transform, (value, tff.federated_broadcast(state.round)))
-      output = inner.next(state.inner, transformed, weight)
+      transformed, extra = tff.federated_map(apply, (value, weight))
+      output = inner.next(state, transformed, weight)
       return tff.templates.MeasuredProcessOutput(
-          state=tff.federated_zip(collections.OrderedDict(
-              inner=output.state, round=tff.federated_map(increment, state.round))),
-          result=output.result, measurements=self.report(value, weight, output, extra))
+          state=output.state, result=output.result,
+          measurements=self.report(value, weight, output, extra))
 
-    return tff.templates.AggregationProcess(init_fn, next_fn)
+    return tff.templates.AggregationProcess(inner.initialize, next_fn)
+
+
+class WeightOnlyFactory(tff.aggregators.WeightedAggregationFactory):
+  """Hands the inner factory each client's plain weight, without its update seed: the stack
+  puts it right above its mean, as nothing from the mean inward draws per client. State and
+  measurements are the inner one's."""
+
+  def __init__(self, inner: tff.aggregators.WeightedAggregationFactory):
+    self._inner = inner
+
+  def create(self, value_type, weight_type) -> tff.templates.AggregationProcess:
+    update_weight.check(weight_type, 'the aggregator stack')
+    inner = self._inner.create(value_type, weight_type.weight)
+
+    @tff.federated_computation(inner.initialize.type_signature.result,
+                               tff.FederatedType(value_type, tff.CLIENTS),
+                               tff.FederatedType(weight_type, tff.CLIENTS))
+    def next_fn(state, value, weight):
+      return inner.next(state, value, weight.weight)
+
+    return tff.templates.AggregationProcess(inner.initialize, next_fn)

@@ -3,7 +3,9 @@
 The order is fixed by each layer's `position` (see `layers`): update layers outermost, then
 the mean, then sum layers, innermost the plain `tff.aggregators.SumFactory`. An unweighted
 mean is adapted to the weighted interface (which update layers and `compose_learning_process`
-require) where it is built.
+require) where it is built. The stack takes each client's weight with its update seed
+(`clients.update_weight.TYPE`): update layers draw from that seed, and the seed is dropped
+right above the mean (`seeded.WeightOnlyFactory`).
 """
 
 from typing import Any
@@ -11,6 +13,7 @@ from typing import Any
 import tensorflow_federated as tff
 
 from tff_experiments.aggregators import layers
+from tff_experiments.aggregators import seeded
 
 
 def enabled_layers(config: Any) -> list[str]:
@@ -25,7 +28,8 @@ def enabled_layers(config: Any) -> list[str]:
 
 
 def build(config: Any, *, inner: Any = None) -> tff.aggregators.WeightedAggregationFactory:
-  """The weighted aggregation factory of a `settings.ExperimentConfig`.
+  """The weighted aggregation factory of a `settings.ExperimentConfig`; its weight type is
+  `clients.update_weight.TYPE`.
 
   `inner` replaces the innermost sum (tests pass a fake to check that every layer delegates).
   """
@@ -33,6 +37,8 @@ def build(config: Any, *, inner: Any = None) -> tff.aggregators.WeightedAggregat
   for name in reversed(enabled_layers(config)):
     layer = layers.LAYERS.get(name)
     factory = layer.wrap(factory, config)
-    if layer.kind == 'mean' and isinstance(factory, tff.aggregators.UnweightedAggregationFactory):
-      factory = tff.aggregators.as_weighted_aggregator(factory)  # Update layers are weighted.
+    if layer.kind == 'mean':
+      if isinstance(factory, tff.aggregators.UnweightedAggregationFactory):
+        factory = tff.aggregators.as_weighted_aggregator(factory)  # Update layers are weighted.
+      factory = seeded.WeightOnlyFactory(factory)
   return factory

@@ -6,7 +6,6 @@ Algorithms that differ only in the client update or the aggregation are this bui
 
 from typing import Optional
 
-import numpy as np
 import tensorflow as tf
 import tensorflow_federated as tff
 
@@ -15,6 +14,7 @@ from tff_experiments.algorithms import server_optimizers
 from tff_experiments.clients import client_data
 from tff_experiments.clients import client_work
 from tff_experiments.clients import local_update
+from tff_experiments.clients import update_weight
 from tff_experiments.models import model as model_lib
 
 
@@ -38,13 +38,13 @@ def compose(model: model_lib.Model, *, update_fn, config,
             ) -> tff.learning.templates.LearningProcess:
   """Distributor (`--downlink_bits`) + client work of `update_fn` over `inputs` (default:
   ready ClientInputs) + aggregator + server optimizer finalizer. `update_type` is what clients
-  send (default: the trainable weights)."""
+  send (default: the trainable weights), beside an `update_weight`."""
   weights_type = model.weights_type()
   return tff.learning.templates.compose_learning_process(
       initial_weights_computation(model),
       distributors.build(config, weights_type),
       client_work.build_client_work(model, update_fn=update_fn, inputs=inputs),
-      aggregator.create(update_type or weights_type.trainable, tff.TensorType(np.float32)),
+      aggregator.create(update_type or weights_type.trainable, update_weight.TYPE),
       tff.learning.templates.build_apply_optimizer_finalizer(
           server_optimizers.build(config.server), weights_type),
   )

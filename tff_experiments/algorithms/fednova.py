@@ -22,7 +22,8 @@ from tff_experiments.clients import local_update
 
 
 class NormalizedAveragingFactory(tff.aggregators.WeightedAggregationFactory):
-  """Aggregates (d_i, tau_i): the inner stack averages d_i, then scales by mean tau_i."""
+  """Aggregates (d_i, tau_i): the inner stack averages d_i, then scales by mean tau_i (weighted
+  by the clients' plain weights; the inner stack gets them with their update seeds)."""
 
   def __init__(self, inner: tff.aggregators.WeightedAggregationFactory, *, weighted: bool):
     self._inner, self._weighted = inner, weighted
@@ -45,7 +46,7 @@ class NormalizedAveragingFactory(tff.aggregators.WeightedAggregationFactory):
     def next_fn(state, value, weight):
       update, steps = tff.federated_map(split, value)
       output = inner.next(state, update, weight)
-      tau_eff = (tff.federated_mean(steps, weight) if self._weighted
+      tau_eff = (tff.federated_mean(steps, weight.weight) if self._weighted
                  else tff.federated_mean(steps))
       return tff.templates.MeasuredProcessOutput(
           state=output.state, result=tff.federated_map(scale, (output.result, tau_eff)),

@@ -1,7 +1,7 @@
 """Client inputs built inside the TFF runtime from small tasks, so a round ships no pixels.
 
 A round's cohort travels as `ClientTask`s (client id, shuffle seed, step cap, step fraction,
-learning rate, held-out seed) made by the round plan; in a run each client receives its task
+learning rate, held-out seed, update seed) made by the round plan; in a run each client receives its task
 and builds its ClientInput in the graph that trains on it (`task_inputs`). The input reads the
 client's examples at once (`client_examples`), shuffles with the task's seed (a fresh order
 each epoch, as in McMahan et al.), repeats for the local epochs, batches, and caps the steps;
@@ -11,7 +11,9 @@ fraction u in (0, 1) of its full E * ceil(n / B) steps: ceil(u * full), which is
 1..full when u is uniform. The client's dataset size travels beside its batches as a
 one-element sequence, and the round's learning rate as a sequence of at most one rate (none:
 the client update's own constant), so one compiled computation serves every round of a
-learning-rate schedule. With personalization on, a seeded fraction of each client is held out
+learning-rate schedule. The client's update seed (the seed of every random draw applied to its
+update on the way to the server: `update_weight`) travels the same way, so a ClientInput always
+names its own. With personalization on, a seeded fraction of each client is held out
 (`holdout`) and training sees only the rest.
 """
 
@@ -35,20 +37,23 @@ NO_LEARNING_RATE = -1.0
 TASK_TYPE = tff.types.tensorflow_to_type(collections.OrderedDict(
     client_id=tf.TensorSpec([], tf.string), shuffle_seed=tf.TensorSpec([], tf.int64),
     max_steps=tf.TensorSpec([], tf.int64), step_fraction=tf.TensorSpec([], tf.float32),
-    learning_rate=tf.TensorSpec([], tf.float32), holdout_seed=tf.TensorSpec([], tf.int64)))
+    learning_rate=tf.TensorSpec([], tf.float32), holdout_seed=tf.TensorSpec([], tf.int64),
+    update_seed=tf.TensorSpec([], tf.int64)))
 
 
-def task(client_id: str, *, shuffle_seed: int, max_steps: Optional[int] = None,
-         step_fraction: float = 1.0, learning_rate: Optional[float] = None,
-         holdout_seed: int = 0) -> collections.OrderedDict:
-  """One client's task as the dataset computation takes it (max_steps None: uncapped;
-  learning_rate None: the client update's constant; holdout_seed: `holdout.client_seed`)."""
+def task(client_id: str, *, shuffle_seed: int, update_seed: int,
+         max_steps: Optional[int] = None, step_fraction: float = 1.0,
+         learning_rate: Optional[float] = None, holdout_seed: int = 0
+         ) -> collections.OrderedDict:
+  """One client's task as the dataset computation takes it (update_seed: the client's own,
+  from (seed, round, client); max_steps None: uncapped; learning_rate None: the client
+  update's constant; holdout_seed: `holdout.client_seed`)."""
   return collections.OrderedDict(
       client_id=client_id, shuffle_seed=np.int64(shuffle_seed),
       max_steps=np.int64(NO_STEP_CAP if max_steps is None else max_steps),
       step_fraction=np.float32(step_fraction),
       learning_rate=np.float32(NO_LEARNING_RATE if learning_rate is None else learning_rate),
-      holdout_seed=np.int64(holdout_seed))
+      holdout_seed=np.int64(holdout_seed), update_seed=np.int64(update_seed))
 
 
 def _without_rewrites() -> tf.data.Options:
@@ -78,26 +83,32 @@ def partial_steps(num_examples, *, fraction, epochs: int, batch_size: int):
   return tf.where(fraction < 1.0, steps, tf.constant(NO_STEP_CAP, tf.int64))
 
 
-def client_input(batches: tf.data.Dataset, *, dataset_size: Optional[int] = None,
+def client_input(batches: tf.data.Dataset, *, update_seed: int,
+                 dataset_size: Optional[int] = None,
                  learning_rate: Optional[float] = None) -> collections.OrderedDict:
-  """A ClientInput from ready batches (tests, TFF-style callers); size defaults to a count,
-  the learning rate to the client update's own constant."""
+  """A ClientInput from ready batches (tests, TFF-style callers); `update_seed` is the client's
+  own (give each client its own, e.g. `core.seeds.derive(seed, purpose=..., round_num=...,
+  client=...)`); size defaults to a count, the learning rate to the client update's own
+  constant."""
   if dataset_size is None:
     sizes = batches.map(lambda b: tf.shape(b['y'], out_type=tf.int64)[0])
   else:
     sizes = tf.data.Dataset.from_tensors(tf.constant(dataset_size, tf.int64))
   rate = NO_LEARNING_RATE if learning_rate is None else learning_rate
-  return collections.OrderedDict(batches=batches, dataset_size=sizes,
-                                 learning_rate=_learning_rates(tf.constant(rate, tf.float32)))
+  return collections.OrderedDict(
+      batches=batches, dataset_size=sizes,
+      learning_rate=_learning_rates(tf.constant(rate, tf.float32)),
+      update_seed=tf.data.Dataset.from_tensors(tf.constant(update_seed, tf.int64)))
 
 
 def client_input_type(element_spec) -> tff.types.Type:
-  """TFF type of ClientInput: batches of `element_spec`, a sequence of int64 sizes and one of
-  at most one float32 learning rate."""
+  """TFF type of ClientInput: batches of `element_spec`, a sequence of int64 sizes, one of at
+  most one float32 learning rate and one of the client's int64 update seed."""
   return tff.StructType([
       ('batches', tff.SequenceType(tff.types.tensorflow_to_type(element_spec))),
       ('dataset_size', tff.SequenceType(np.int64)),
       ('learning_rate', tff.SequenceType(np.float32)),
+      ('update_seed', tff.SequenceType(np.int64)),
   ])
 
 
@@ -176,7 +187,8 @@ def _training_input(examples: collections.OrderedDict, client_task, *, epochs: i
   batches = _batched(shuffled, batch_size).with_options(options).take(cap)
   return collections.OrderedDict(
       batches=batches, dataset_size=tf.data.Dataset.from_tensors(n).with_options(options),
-      learning_rate=_learning_rates(client_task['learning_rate']).with_options(options))
+      learning_rate=_learning_rates(client_task['learning_rate']).with_options(options),
+      update_seed=tf.data.Dataset.from_tensors(client_task['update_seed']).with_options(options))
 
 
 def training_input_fn(client_data: tff.simulation.datasets.ClientData, *, epochs: int,

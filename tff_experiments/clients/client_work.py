@@ -1,9 +1,10 @@
 """`local_sgd` as a `tff.learning.templates.ClientWorkProcess`, reporting training metrics.
 
 What clients receive is a `client_data.ClientInputs`' data type: ready ClientInputs (the
-client's batches plus one-element sequences of its dataset size and learning rate: TFF's
-client work takes sequences, or structures of them), or the client's task, from which the
-client computation builds its ClientInput itself (`client_data.task_inputs`).
+client's batches plus one-element sequences of its dataset size, learning rate and update
+seed: TFF's client work takes sequences, or structures of them), or the client's task, from
+which the client computation builds its ClientInput itself (`client_data.task_inputs`). Each
+client's result carries its update seed in its weight (`update_weight`).
 """
 
 import collections
@@ -14,6 +15,7 @@ import tensorflow_federated as tff
 
 from tff_experiments.clients import batch_stats
 from tff_experiments.clients import client_data
+from tff_experiments.clients import update_weight
 from tff_experiments.models import model as model_lib
 
 
@@ -32,18 +34,20 @@ def build_client_work(model: model_lib.Model, *, update_fn,
                       inputs: Optional[client_data.ClientInputs] = None
                       ) -> tff.learning.templates.ClientWorkProcess:
   """Wraps `update_fn` (from `local_update.local_sgd`) as a stateless ClientWorkProcess over
-  `inputs` (default: ready ClientInputs)."""
+  `inputs` (default: ready ClientInputs); its results' weights are `update_weight.TYPE`."""
   model_weights_type = model.weights_type()
   inputs = inputs or client_data.ready_inputs(model.input_spec)
   data_type = inputs.data_type
 
   @tff.tensorflow.computation(model_weights_type, data_type)
   def client_update(weights, data):
-    delta, weight, stats = update_fn(weights, inputs.to_client_input(data))
+    client_input = inputs.to_client_input(data)
+    delta, weight, stats = update_fn(weights, client_input)
+    seed = client_input['update_seed'].get_single_element()
     # The steps again beside the stats: their min and max need them alone, and a selection
     # costs no TF call per client.
-    return (tff.learning.templates.ClientResult(update=delta, update_weight=weight), stats,
-            stats['num_steps'])
+    return (tff.learning.templates.ClientResult(
+        update=delta, update_weight=update_weight.make(weight, seed)), stats, stats['num_steps'])
 
   @tff.federated_computation
   def init_fn():

@@ -45,6 +45,12 @@ def derive(seed: int, *, purpose: str, round_num: int = 0, client: ClientKey = N
   return int(state.generate_state(1, np.uint64)[0] >> np.uint64(1))
 
 
+def purpose_word(purpose: str) -> int:
+  """A 31-bit number naming `purpose`, the same everywhere: the second word of a TF stateless
+  seed pair whose first word is already a derived seed (small, so offsets stay in int64)."""
+  return _stable_hash(f'purpose:{purpose}') >> 33
+
+
 def generator(seed: int, *, purpose: str, round_num: int = 0,
               client: ClientKey = None) -> np.random.Generator:
   """A numpy Generator for one stream."""

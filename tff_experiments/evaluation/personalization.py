@@ -46,9 +46,12 @@ def choose_clients(client_ids: Sequence[str], *, seed: int, count: int) -> list[
 def tasks(client_ids: Sequence[str], *, seed: int, split_seed: int,
           learning_rate: float) -> list:
   """The chosen clients' `client_data` tasks: a fine-tuning shuffle fixed per client for the
-  run, the fine-tuning learning rate, and the client's held-out seed."""
+  run, the fine-tuning learning rate, and the client's held-out seed (its update seed, per
+  client too, seeds nothing: fine-tuned weights are not aggregated)."""
   return [client_data.task(c, shuffle_seed=seeds.derive(seed, purpose='personalization',
                                                           client=c),
+                           update_seed=seeds.derive(seed, purpose='personalization_update',
+                                                    client=c),
                            learning_rate=learning_rate,
                            holdout_seed=holdout.client_seed(split_seed, c))
           for c in client_ids]

@@ -35,7 +35,7 @@ CHANGES: tuple[Change, ...] = (
            'is given'),
     Change(2, lambda f: _local_dp(f) or f['quantization'] != 'none',
            "local-DP noise and quantization draws are seeded by (seed, round, client), not by "
-           "the client's update"),
+           "the client's update; a rotated message no longer counts 64 bits for its seed"),
     Change(2, lambda f: f['secure_aggregation'] != 'none',
            "secure aggregation's fixed-point encoding rounds stochastically on a scale chosen "
            'from the bit width and cohort'),

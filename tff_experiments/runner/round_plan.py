@@ -57,6 +57,7 @@ class RoundPlan:
   sampled: tuple[str, ...]
   step_caps: Mapping[str, Optional[int]]  # reporting client -> cap (None: uncapped)
   shuffle_seeds: Mapping[str, int]
+  update_seeds: Mapping[str, int]  # Each client's draws on its update (`clients.update_weight`).
   step_fractions: Mapping[str, float] = dataclasses.field(default_factory=dict)  # Partial work.
   learning_rate: Optional[float] = None  # The round's client lr (None: the update's constant).
   holdout_seeds: Mapping[str, int] = dataclasses.field(default_factory=dict)  # `holdout` seeds.
@@ -76,7 +77,8 @@ class RoundPlan:
 
   def tasks(self) -> list:
     """The reporting clients' `client_data` tasks, in cohort order."""
-    return [client_data.task(c, shuffle_seed=self.shuffle_seeds[c], max_steps=self.step_caps[c],
+    return [client_data.task(c, shuffle_seed=self.shuffle_seeds[c],
+                             update_seed=self.update_seeds[c], max_steps=self.step_caps[c],
                              step_fraction=self.step_fractions.get(c, 1.0),
                              learning_rate=self.learning_rate,
                              holdout_seed=self.holdout_seeds.get(c, 0))
@@ -108,6 +110,12 @@ class RoundPlan:
     if self.learning_rate is not None:
       columns['plan/client_learning_rate'] = self.learning_rate
     return columns
+
+
+def update_seeds(seed: int, round_num: int, client_ids: Sequence[str]) -> dict[str, int]:
+  """Each client's update seed of the round: from (seed, round, client), never the data."""
+  return {c: seeds.derive(seed, purpose='update', round_num=round_num, client=c)
+          for c in client_ids}
 
 
 # adjustment(plan, rng) -> plan; rng is seeded from (seed, round, the adjustment's purpose).
@@ -184,6 +192,7 @@ class RoundPlanner:
         step_caps={c: self._max_steps for c in cohort},
         shuffle_seeds={c: seeds.derive(self._seed, purpose='shuffle', round_num=round_num,
                                        client=c) for c in cohort},
+        update_seeds=update_seeds(self._seed, round_num, cohort),
         learning_rate=(None if self._learning_rate is None
                        else self._learning_rate(round_num)),
         holdout_seeds=({} if self._split_seed is None else
