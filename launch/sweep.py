@@ -171,7 +171,7 @@ def _applies_at_no_point(flag: str, reason: applicability.Reason) -> str:
 
 def _left_out_note(flag: str, reason: applicability.Reason, count: int, total: int) -> str:
   why = (f'applies {reason.condition}' if reason.condition
-         else f'does not apply with {reason.current}')
+         else f'does not apply with {reason.current} (as there)')
   return f'note: --{flag} {why}: left out of {count} of {total} grid points (they run without it)'
 
 

@@ -66,7 +66,7 @@ class Reason:
     names = ', '.join(f'--{f}' for f in self.flags)
     one = len(self.flags) == 1
     if self.condition is None:
-      return f'{names} {"does" if one else "do"} not apply with {self.current}'
+      return f'{names} {"does" if one else "do"} not apply to this run ({self.current})'
     return f'{names} {"applies" if one else "apply"} {self.condition}; this run is {self.current}'
 
 

@@ -204,9 +204,9 @@ def resolve(config_type: type, cross_checks: Sequence[CrossCheck], values: Mappi
             given: Collection[str] = ()):
   """Builds a validated, fully resolved `config_type` from flag-name -> value (missing: default).
 
-  Raises ConfigError naming the flag for unknown names, bad values and bad combinations, and,
-  before the combinations, for settings in `given` that the run makes inactive (`unapplied`):
-  one line naming each and what would make it apply.
+  Raises ConfigError naming the flag for unknown names, bad values and bad combinations (as
+  the command line's validators find them first), then for settings in `given` that the run
+  makes inactive (`unapplied`): one line naming each and what would make it apply.
   """
   all_fields = fields(config_type)
   known = {f.flag for f in all_fields}
@@ -223,14 +223,12 @@ def resolve(config_type: type, cross_checks: Sequence[CrossCheck], values: Mappi
     if flat[f.flag] is None and f.setting.resolve is not None:
       flat[f.flag] = coerce(f, f.setting.resolve(flat))
       errors += value_errors(f, flat[f.flag])
+  errors += [check.error(flat) for check in cross_checks if not check.predicate(flat)]
   if errors:
     raise ConfigError('; '.join(errors))
   reasons = unapplied(config_type, values, given)
   if reasons:
     raise ConfigError(applicability.refusal(reasons))
-  errors += [check.error(flat) for check in cross_checks if not check.predicate(flat)]
-  if errors:
-    raise ConfigError('; '.join(errors))
   sections: dict[str, dict[str, Any]] = {}
   for f in all_fields:
     sections.setdefault(f.section, {})[f.name] = flat[f.flag]
