@@ -171,7 +171,7 @@ def _applies_at_no_point(flag: str, reason: applicability.Reason) -> str:
 
 def _left_out_note(flag: str, reason: applicability.Reason, count: int, total: int) -> str:
   why = (f'applies {reason.condition}' if reason.condition
-         else f'does not apply with {reason.current} (as there)')
+         else f'does not apply with {reason.current}')
   return f'note: --{flag} {why}: left out of {count} of {total} grid points (they run without it)'
 
 
@@ -201,8 +201,9 @@ def plan_points(axes: Sequence[grid.Axis], fixed_args: Sequence[str], sweep_dir:
   if nowhere:
     raise SweepError('; '.join(nowhere))
   grid.check_unique([run[0] for run in runs])
-  planned = Planned(grid_points=len(grid_points), notes=[_left_out_note(flag, reason, count, len(grid_points))
-                           for flag, (count, reason) in left_out.items()])
+  planned = Planned(grid_points=len(grid_points), notes=[
+      _left_out_note(flag, reason, count, len(grid_points))
+      for flag, (count, reason) in left_out.items()])
   for name, values, args, parsed in runs:
     args = [*args, f'--root_output_dir={sweep_dir}', f'--experiment_name={name}']
     try:

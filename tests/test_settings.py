@@ -61,7 +61,8 @@ def test_bad_settings_name_the_flag(values, flag):
 def test_from_flat_refuses_what_its_caller_passed_that_does_not_apply():
   with pytest.raises(config.ConfigError) as refused:
     settings.from_flat({'proximal_mu': 0.1})
-  assert str(refused.value) == '--proximal_mu applies to --algorithm=fedprox; this run is --algorithm=fedavg'
+  assert str(refused.value) == ('--proximal_mu applies to --algorithm=fedprox; '
+                                'this run is --algorithm=fedavg')
   assert settings.from_flat({'proximal_mu': 0.1}, given=()).algorithm.algorithm == 'fedavg'
   assert settings.from_flat({'proximal_mu': 0.1, 'seed': 1}, given={'seed'}).run.seed == 1
 
