@@ -104,10 +104,11 @@ def from_flat(values: Mapping[str, Any],
   """The resolved, validated config of flag-name -> value (missing: defaults); ConfigError.
 
   A setting in `given` that the run makes inactive is refused (ConfigError naming it and what
-  would make it apply). `given` defaults to every key of `values`: a caller who passes
-  `proximal_mu` asked for it as surely as one who types --proximal_mu, and silently running
-  FedAvg instead is the worst outcome; a caller completing its own table of values (defaults
-  plus overrides) names the overrides, and `given=()` checks nothing (a saved configuration).
+  would make it apply), as the command line refuses a flag given explicitly. `given` defaults
+  to every key of `values`: a caller who passes `proximal_mu` asked for it as surely as one who
+  types --proximal_mu, and silently running FedAvg instead is the worst outcome. A caller that
+  fills in values nobody asked for (its own defaults plus overrides) names the overrides;
+  `given=()` refuses nothing (e.g. every setting's value, as `config.flat` gives them).
   Without --experiment_name the run is named by `default_run_name`.
   """
   given = values.keys() if given is None else given
