@@ -2,10 +2,12 @@
 
 The flag's type, default, help and choices come from the field; its value checks and the
 cross-setting checks run as absl validators, so bad values fail at parse time with a message
-naming the flag, before anything is loaded or any directory is created.
+naming the flag, before anything is loaded or any directory is created. The config of the
+parsed flags refuses a flag given explicitly (command line or flagfile: absl's `present`) that
+the run makes inactive (`settings.from_flat`'s `given`).
 """
 
-from typing import Any
+from typing import Any, Collection, Optional, Sequence
 
 from absl import flags
 
@@ -58,16 +60,19 @@ def _cross_validator(check: config.CrossCheck):
   return validate
 
 
-def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
+def define_flags(flag_values: flags.FlagValues = flags.FLAGS, cross_checks: bool = True) -> None:
   """Defines one flag per setting of `settings.ExperimentConfig`, with its validators, and
-  `--overwrite` (what to do with an existing run directory, not a setting of the run)."""
+  `--overwrite` (what to do with an existing run directory, not a setting of the run).
+
+  `cross_checks=False` leaves out the checks across settings, for flags that are only part of
+  a run's (a sweep's fixed flags, which its grid completes)."""
   flags.DEFINE_bool('overwrite', False,
                     'Replace an existing run directory of the same name (it must be a run of '
                     'this package, directly inside --root_output_dir).', flag_values=flag_values)
   for field in settings.fields():
     _define(field, flag_values)
     flags.register_validator(field.flag, _value_validator(field), flag_values=flag_values)
-  for check in settings.CROSS_CHECKS:
+  for check in settings.CROSS_CHECKS if cross_checks else ():
     flags.register_multi_flags_validator(list(check.flags), _cross_validator(check),
                                          flag_values=flag_values)
 
@@ -77,7 +82,41 @@ def flag_names() -> list[str]:
   return [field.flag for field in settings.fields()]
 
 
-def config_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> settings.ExperimentConfig:
-  """The resolved config of the parsed flags (raises config.ConfigError)."""
-  return settings.from_flat({field.flag: flag_values[field.flag].value
-                             for field in settings.fields()})
+def values(flag_values: flags.FlagValues) -> dict[str, Any]:
+  """Every setting's parsed value, by flag name."""
+  return {field.flag: flag_values[field.flag].value for field in settings.fields()}
+
+
+def given(flag_values: flags.FlagValues) -> list[str]:
+  """The settings' flags given explicitly, on the command line or in a flagfile."""
+  return [field.flag for field in settings.fields() if flag_values[field.flag].present]
+
+
+def config_from_flags(flag_values: flags.FlagValues = flags.FLAGS,
+                      given_flags: Optional[Collection[str]] = None) -> settings.ExperimentConfig:
+  """The resolved config of the parsed flags (raises config.ConfigError), refusing the flags
+  in `given_flags` (default: every flag given explicitly) that the run makes inactive."""
+  return settings.from_flat(values(flag_values),
+                            given=given(flag_values) if given_flags is None else given_flags)
+
+
+def without(argv: Sequence[str], names: Collection[str],
+            flag_values: flags.FlagValues) -> list[str]:
+  """`argv` (run_experiment's arguments, its flagfiles expanded) without the flags `names`:
+  `--name=v`, `--name v`, `--name` and `--noname` are all left out."""
+  expanded = flag_values.read_flags_from_files(list(argv), force_gnu=False)
+  kept, takes_next = [], False
+  for position, arg in enumerate(expanded):
+    if takes_next:  # The value of a left-out `--name value`.
+      takes_next = False
+      continue
+    if arg == '--':  # What follows is not flags.
+      return kept + expanded[position:]
+    name = arg.lstrip('-').split('=', 1)[0]
+    if name not in flag_values and name.startswith('no') and name[2:] in flag_values:
+      name = name[2:]
+    if arg.startswith('-') and name in names:
+      takes_next = '=' not in arg and not flag_values[name].boolean
+      continue
+    kept.append(arg)
+  return kept

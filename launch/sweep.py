@@ -5,8 +5,11 @@ r"""Runs a grid of `launch.run_experiment` runs, N at a time; re-running it resu
       -- --dataset=digits --total_rounds=50
 
 Flags after `--` are fixed for every run (`--flagfile=launch/presets/...` works there too).
-Every point is validated up front by run_experiment's own flag definitions and checks (and its
-run directory by the same rules), so a typo fails the whole sweep before anything starts.
+Every point (the fixed flags with its grid values) is validated up front by run_experiment's own
+flag definitions and checks (and its run directory by the same rules), so a typo fails the whole
+sweep before anything starts. A flag that does not apply at a point (`--proximal_mu` where
+`--algorithm=fedavg`) is left out of that point's command and name, with a note, so points that
+differ only in it are one run; a flag that applies at no point fails the sweep.
 Each point is one run, `<root_output_dir>/<sweep_name>/<run_name>/`, named from its grid values
 (`client_learning_rate=0.01-server_optimizer=adam-seed=1`), with its output in
 `<run_name>.log` beside it; `sweep.json` there records points, commands and states. A failed
@@ -39,6 +42,8 @@ from absl import flags
 
 from launch import console
 from launch import flag_binding
+from tff_experiments import settings
+from tff_experiments.core import applicability
 from tff_experiments.core import config as config_lib
 from tff_experiments.core import files
 from tff_experiments.results import run_dir
@@ -95,10 +100,11 @@ class SweepError(ValueError):
   """The sweep cannot start (the message names the flag, value or run)."""
 
 
-def parse_run_flags(argv: Sequence[str]) -> flags.FlagValues:
-  """`argv` parsed by launch.run_experiment's own flag definitions and validators."""
+def parse_run_flags(argv: Sequence[str], cross_checks: bool = True) -> flags.FlagValues:
+  """`argv` parsed by launch.run_experiment's own flag definitions and validators (without
+  those across settings if not `cross_checks`: for the fixed flags, which the grid completes)."""
   values = flags.FlagValues()
-  flag_binding.define_flags(values)
+  flag_binding.define_flags(values, cross_checks=cross_checks)
   try:
     rest = values(['run_experiment', *argv])
   except flags.Error as e:
@@ -126,21 +132,80 @@ def _check_axes(axes: Sequence[grid.Axis], fixed: flags.FlagValues) -> None:
                        '--root_output_dir/--sweep_name')
 
 
-def plan_points(axes: Sequence[grid.Axis], fixed_args: Sequence[str], sweep_dir: str
-                ) -> list[tuple[state.Point, run_dir.Action]]:
-  """Every point as a validated run (its command, settings and run directory) and what
-  run_experiment would do with it (start, resume, done); SweepError naming the point."""
-  fixed = parse_run_flags(fixed_args)
-  _check_axes(axes, fixed)
-  planned = []
-  for values in grid.expand(axes):
-    args = [*fixed_args, *grid.flag_args(values)]
+class Planned(list):
+  """The sweep's runs as (point, action) in grid order, the number of `grid_points` they come
+  from, and `notes`: one line per flag left out of the points where it does not apply."""
+
+  def __init__(self, runs=(), grid_points=0, notes=()):
+    super().__init__(runs)
+    self.grid_points, self.notes = grid_points, list(notes)
+
+
+def _applying(values: dict, fixed_args: Sequence[str]
+              ) -> tuple[dict, list[str], flags.FlagValues, list[applicability.Reason]]:
+  """A grid point without the flags, grid or fixed, that its other settings make inactive:
+  (its grid values, its run_experiment arguments and their parse, why each was left out)."""
+  point, args, left_out = grid.flag_args(values), [*fixed_args, *grid.flag_args(values)], []
+  for _ in range(len(flag_binding.flag_names())):  # Each pass leaves out at least one flag.
     try:
       parsed = parse_run_flags(args)
-    except SweepError as e:
-      raise SweepError(f'grid point {grid.flag_args(values)}: {e}') from e
+      flag_binding.config_from_flags(parsed, given_flags=())  # Valid, whatever applies.
+    except (SweepError, config_lib.ConfigError) as e:
+      raise SweepError(f'grid point {point}: {e}') from e
+    reasons = settings.unapplied(flag_binding.values(parsed), flag_binding.given(parsed))
+    if not reasons:
+      break
+    left_out += reasons
+    names = {flag for reason in reasons for flag in reason.flags}
+    values = {flag: value for flag, value in values.items() if flag not in names}
+    fixed_args = flag_binding.without(fixed_args, names, parsed)
+    args = [*fixed_args, *grid.flag_args(values)]
+  return values, args, parsed, left_out
+
+
+def _applies_at_no_point(flag: str, reason: applicability.Reason) -> str:
+  where = f'it applies {reason.condition}; ' if reason.condition else ''
+  return (f'--{flag} does not apply at any point of this sweep ({where}the first point is '
+          f'{reason.current})')
+
+
+def _left_out_note(flag: str, reason: applicability.Reason, count: int, total: int) -> str:
+  why = (f'applies {reason.condition}' if reason.condition
+         else f'does not apply with {reason.current}')
+  return f'note: --{flag} {why}: left out of {count} of {total} grid points (they run without it)'
+
+
+def plan_points(axes: Sequence[grid.Axis], fixed_args: Sequence[str], sweep_dir: str
+                ) -> Planned:
+  """Every point as a validated run (its command, settings and run directory) and what
+  run_experiment would do with it (start, resume, done); SweepError naming the point.
+
+  A flag that does not apply at a point is left out of its command and name (points that then
+  are the same run are one), noted in `Planned.notes`; one that applies at no point fails.
+  """
+  fixed = parse_run_flags(fixed_args, cross_checks=False)
+  _check_axes(axes, fixed)
+  grid_points = grid.expand(axes)
+  runs, left_out = [], {}  # left_out: flag -> [points without it, first reason].
+  for grid_values in grid_points:
+    values, args, parsed, reasons = _applying(grid_values, fixed_args)
+    for reason in reasons:
+      for flag in reason.flags:
+        left_out.setdefault(flag, [0, reason])[0] += 1
     name = grid.run_name({flag: parsed[flag].value for flag in values})
-    args += [f'--root_output_dir={sweep_dir}', f'--experiment_name={name}']
+    if reasons and name in [run[0] for run in runs]:
+      continue  # The same run as an earlier point, once what does not apply is left out.
+    runs.append((name, values, args, parsed))
+  nowhere = [_applies_at_no_point(flag, reason) for flag, (count, reason) in left_out.items()
+             if count == len(grid_points)]
+  if nowhere:
+    raise SweepError('; '.join(nowhere))
+  grid.check_unique([run[0] for run in runs])
+  planned = Planned(grid_points=len(grid_points), notes=[
+      _left_out_note(flag, reason, count, len(grid_points))
+      for flag, (count, reason) in left_out.items()])
+  for name, values, args, parsed in runs:
+    args = [*args, f'--root_output_dir={sweep_dir}', f'--experiment_name={name}']
     try:
       parsed.root_output_dir, parsed.experiment_name = sweep_dir, name
       config = flag_binding.config_from_flags(parsed)
@@ -153,7 +218,6 @@ def plan_points(axes: Sequence[grid.Axis], fixed_args: Sequence[str], sweep_dir:
         command=[sys.executable, '-m', 'launch.run_experiment', *args],
         hparams=config_lib.active_flat(config))
     planned.append((point, action))
-  grid.check_unique([p.name for p, _ in planned])
   return planned
 
 
@@ -252,8 +316,12 @@ def _main(fixed_args: list[str]) -> int:
     if action == run_dir.Action.DONE:
       summary = files.read_json(os.path.join(point.run_dir, 'summary.json')) or {}
       point.state, point.status = state.SKIPPED, summary.get('status')
-  print(f'sweep {sweep_name}: {len(planned)} runs in {sweep_dir} (backend {_BACKEND.value}, '
-        f'parallel {parallel}, {threads} TF thread(s) per run)')
+  for note in planned.notes:
+    print(note)
+  collapsed = (f' (of {planned.grid_points} grid points)'
+               if planned.grid_points != len(planned) else '')
+  print(f'sweep {sweep_name}: {len(planned)} runs{collapsed} in {sweep_dir} (backend '
+        f'{_BACKEND.value}, parallel {parallel}, {threads} TF thread(s) per run)')
   if _DRY_RUN.value:
     for point, action in planned:
       print(f'  {"skip" if action == run_dir.Action.DONE else action.value:9} {point.name}\n'

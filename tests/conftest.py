@@ -18,9 +18,10 @@ _DEFAULTS = dict(
 
 @pytest.fixture
 def make_config():
-  """Returns `make(**overrides) -> ExperimentConfig`, overrides by flag name, validated."""
+  """Returns `make(**overrides) -> ExperimentConfig`, overrides by flag name, validated (an
+  override the run makes inactive is refused, as on the command line; the defaults are not)."""
   def make(**overrides):
-    return settings.from_flat({**_DEFAULTS, **overrides})
+    return settings.from_flat({**_DEFAULTS, **overrides}, given=overrides)
   return make
 
 

@@ -53,6 +53,7 @@ class RunSettings(config.Section):
            'local run. Workers read client files at the driver\'s --cache_dir path.')
   worker_connect_timeout_s: float = setting(
       10.0, location=True, checks=[_POSITIVE], active=lambda f: bool(f['workers']),
+      applies='with --workers',
       help='--workers: how long a worker may take to answer at start, or stay unreachable '
            'during a run, before the run fails (resumable) instead of waiting for ever.')
   tensorboard: bool = setting(
@@ -128,7 +129,7 @@ class ClientSettings(config.Section):
            'stragglers, handled by --straggler_policy.')
   straggler_policy: str = setting(
       'partial', flag='straggler_policy', choices=round_plan.STRAGGLER_POLICIES.names,
-      active=lambda f: f['straggler_fraction'] > 0,
+      active=lambda f: f['straggler_fraction'] > 0, applies='when --straggler_fraction > 0',
       help='drop: stragglers do not report | partial: each runs a uniformly random number of '
            'local steps between 1 and its full amount (as in the FedProx paper).')
   dropout_rate: float = setting(
@@ -228,13 +229,16 @@ class ScheduleSettings(config.Section):
       None, checks=[(lambda v: 0 < v <= 1, 'must be in (0, 1]')],
       help='Test accuracy whose first (interpolated) round summary.json reports.')
   stop_at_target: bool = setting(
-      False, active=lambda f: f['target_accuracy'] is not None,
+      False, active=lambda f: f['target_accuracy'] is not None, applies='with --target_accuracy',
       help='End the run (status target_reached) after the first evaluation at or above '
            '--target_accuracy, so rounds-to-target sweeps spend no time after it.')
 
 
 def _personalizing(flat) -> bool:
   return flat['personalization_epochs'] > 0
+
+
+_WHEN_PERSONALIZING = 'when --personalization_epochs > 0'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -248,19 +252,20 @@ class PersonalizationSettings(config.Section):
            'held-out part is evaluated before and after (personalization/before_accuracy_mean, '
            '_p10, after_...). 0: off, and no client holds data out.')
   batch_size: Optional[int] = setting(
-      None, checks=[_AT_LEAST_1], active=_personalizing,
+      None, checks=[_AT_LEAST_1], active=_personalizing, applies=_WHEN_PERSONALIZING,
       resolve=lambda f: f['client_batch_size'],
       help='Fine-tuning batch size (default: --client_batch_size).')
   learning_rate: Optional[float] = setting(
-      None, checks=[_POSITIVE], active=_personalizing,
+      None, checks=[_POSITIVE], active=_personalizing, applies=_WHEN_PERSONALIZING,
       resolve=lambda f: f['client_learning_rate'],
       help='Fine-tuning learning rate (default: --client_learning_rate, not its schedule).')
   clients: int = setting(
-      20, checks=[_AT_LEAST_1], active=_personalizing,
+      20, checks=[_AT_LEAST_1], active=_personalizing, applies=_WHEN_PERSONALIZING,
       help='Clients fine-tuned at each evaluation, drawn once from --seed (the same every '
            'evaluation, so the curves compare); at most all clients.')
   holdout_fraction: float = setting(
       0.2, checks=[(lambda v: 0 < v < 1, 'must be in (0, 1)')], active=_personalizing,
+      applies=_WHEN_PERSONALIZING,
       help='Share of every client\'s examples held out from training, for evaluating '
            'personalization: round(fraction x n), seeded by --split_seed and the client; each '
            'client keeps at least one training example.')

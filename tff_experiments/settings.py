@@ -8,10 +8,12 @@ ones, and components read their section (`config.client.learning_rate` is
 """
 
 import dataclasses
+from typing import Any, Collection, Mapping, Optional
 
 from tff_experiments import sections
 from tff_experiments.clients import data_settings
 from tff_experiments.clients import federated_data
+from tff_experiments.core import applicability
 from tff_experiments.core import config
 from tff_experiments.models import architectures
 from tff_experiments.privacy import privacy_settings
@@ -85,7 +87,7 @@ def default_run_name(experiment: ExperimentConfig) -> str:
   same command finds its own run again)."""
   values = config.flat(experiment)
   baseline = config.flat(from_flat({'experiment_name': 'baseline',
-                                   **{f: values[f] for f in _NAME_FLAGS}}))
+                                   **{f: values[f] for f in _NAME_FLAGS}}, given=()))
   head = [config.name_text(values[f]) for f in _NAME_FLAGS]
   resolved = {f.flag: f.setting.resolve(values) for f in fields()
               if f.default is None and f.setting.resolve is not None}
@@ -97,16 +99,31 @@ def default_run_name(experiment: ExperimentConfig) -> str:
   return f'{name[:_MAX_NAME_LENGTH - len(tail) - 1]}-{tail}'
 
 
-def from_flat(values: dict) -> ExperimentConfig:
+def from_flat(values: Mapping[str, Any],
+              given: Optional[Collection[str]] = None) -> ExperimentConfig:
   """The resolved, validated config of flag-name -> value (missing: defaults); ConfigError.
 
+  A setting in `given` that the run makes inactive is refused (ConfigError naming it and what
+  would make it apply), as the command line refuses a flag given explicitly. `given` defaults
+  to every key of `values`: a caller who passes `proximal_mu` asked for it as surely as one who
+  types --proximal_mu, and silently running FedAvg instead is the worst outcome. A caller that
+  fills in values nobody asked for (its own defaults plus overrides) names the overrides;
+  `given=()` refuses nothing (e.g. every setting's value, as `config.flat` gives them).
   Without --experiment_name the run is named by `default_run_name`.
   """
-  experiment = config.resolve(ExperimentConfig, CROSS_CHECKS, values)
+  given = values.keys() if given is None else given
+  experiment = config.resolve(ExperimentConfig, CROSS_CHECKS, values, given=given)
   if experiment.run.experiment_name is None:
     experiment = dataclasses.replace(experiment, run=dataclasses.replace(
         experiment.run, experiment_name=default_run_name(experiment)))
   return experiment
+
+
+def unapplied(values: Mapping[str, Any],
+              given: Collection[str]) -> list[applicability.Reason]:
+  """`config.unapplied` of the experiment: why each given setting the run makes inactive does
+  not apply (`applicability.Reason`s; [] if all apply). `values` must be valid."""
+  return config.unapplied(ExperimentConfig, values, given)
 
 
 def fields() -> list[config.Field]:

@@ -95,8 +95,9 @@ def test_fednova_with_unequal_steps_matches_the_hand_computed_formula(make_confi
 def test_client_momentum_round_equals_numpy_heavy_ball(make_config, algorithm, mu):
   lr, momentum, batch = 0.3, 0.8, 2
   model, clients = reference.linear_model(6), _clients((7, 4))
+  proximal = {'proximal_mu': mu} if algorithm == 'fedprox' else {}  # FedAvg has none to give.
   got = _trained(make_config(client_learning_rate=lr, client_momentum=momentum,
-                             algorithm=algorithm, proximal_mu=mu), model, [clients], batch)
+                             algorithm=algorithm, **proximal), model, [clients], batch)
   w0, b0 = (np.asarray(v, np.float64) for v in model.initial_weights.trainable)
   trained = [reference.numpy_sgd(w0, b0, x, y, lr=lr, batch_size=batch, mu=mu,
                                  momentum=momentum) for x, y in clients]

@@ -73,3 +73,57 @@ def test_identity_is_json_normalized_ignores_locations_and_defaults_missing_fiel
       'opt_momentum']
   assert config.short_hash(toy) == config.short_hash(_make(opt_widths=[4, 2]))
   assert config.short_hash(toy) != config.short_hash(_make())
+
+
+@dataclasses.dataclass(frozen=True)
+class _Run(config.Section):
+  """Toy settings whose rules read a choice, a resolved value and a location."""
+  opt: str = setting('sgd', choices=lambda: ['sgd', 'sgdm'], help='optimizer')
+  momentum: float = setting(0.9, active=lambda f: f['opt'] == 'sgdm', help='m')
+  kind: Optional[str] = setting(None, choices=lambda: ['dense', 'conv'],
+                                resolve=lambda f: 'conv' if f['opt'] == 'sgdm' else 'dense',
+                                help='resolved from opt')
+  width: int = setting(8, active=lambda f: f['kind'] == 'dense', help='dense only')
+  hosts: Optional[str] = setting(None, location=True, active=lambda f: f['hosts'] is not None,
+                                 help='where')
+  timeout: float = setting(1.0, location=True, active=lambda f: f['hosts'] is not None,
+                           applies='with --hosts', help='how long')
+
+
+@dataclasses.dataclass(frozen=True)
+class _RunConfig:
+  run: _Run
+
+
+def _run(values, given):
+  return config.resolve(_RunConfig, (), values, given=given)
+
+
+@pytest.mark.parametrize('values,message', [
+    # Given at its default value, still asked for: refused.
+    ({'momentum': 0.9}, '--momentum applies to --opt=sgdm; this run is --opt=sgd'),
+    # Its rule reads a value resolved from another: the resolved one decides.
+    ({'opt': 'sgdm', 'width': 4}, '--width applies to --kind=dense; this run is --kind=conv'),
+    ({'timeout': 3.0}, '--timeout applies with --hosts; this run is without --hosts'),
+    ({'momentum': 0.5, 'timeout': 3.0},
+     '--momentum applies to --opt=sgdm; this run is --opt=sgd. '
+     '--timeout applies with --hosts; this run is without --hosts'),
+])
+def test_a_given_setting_the_run_makes_inactive_is_refused(values, message):
+  with pytest.raises(config.ConfigError) as refused:
+    _run(values, given=values)
+  assert str(refused.value) == message
+  _run(values, given=())  # Not given: ignored, as before.
+
+
+def test_given_settings_that_apply_and_unset_ones_are_accepted():
+  assert _run({'opt': 'sgdm', 'momentum': 0.5}, given={'opt', 'momentum'}).run.momentum == 0.5
+  assert _run({'width': 4, 'kind': 'dense'}, given={'width', 'kind'}).run.width == 4
+  assert _run({'hosts': 'h:1', 'timeout': 2.0}, given={'hosts', 'timeout'}).run.timeout == 2.0
+  assert _run({'hosts': None}, given={'hosts'}).run.hosts is None  # None: not a request.
+  assert config.unapplied(_RunConfig, {'momentum': 0.9}, given=()) == []
+
+
+def test_bad_values_are_reported_before_what_does_not_apply():
+  with pytest.raises(config.ConfigError, match=r'^--opt_momentum=1.0: must be in \[0, 1\)$'):
+    config.resolve(_Toy, _CHECKS, {'opt_momentum': 1.0}, given={'opt_momentum'})

@@ -12,9 +12,9 @@ from tff_experiments.clients import federated_data
 from tff_experiments.core import config
 
 
-def _data_settings(tmp_path, **values):
+def _data_settings(tmp_path, given=None, **values):
   return settings.from_flat({'cache_dir': str(tmp_path), 'num_clients': 10,
-                             'clients_per_round': 3, **values}).data
+                             'clients_per_round': 3, **values}, given=given).data
 
 
 def _labels_of(data, client_id):
@@ -42,8 +42,9 @@ def test_digits_with_label_quantity_loads_k_labels_per_client(tmp_path, k):
 
 
 def test_label_quantity_split_follows_labels_per_client_and_split_seed_only(tmp_path):
+  # given=(): an inactive setting (dirichlet_alpha here) is taken, to show it changes nothing.
   load = lambda **v: [_labels_of(d, c) for d in [federated_data.load(_data_settings(
-      tmp_path, partition='label_quantity', **v))] for c in d.train.client_ids]
+      tmp_path, given=(), partition='label_quantity', **v))] for c in d.train.client_ids]
   assert load(labels_per_client=2) == load(labels_per_client=2, seed=5)
   assert load(labels_per_client=2) != load(labels_per_client=2, split_seed=1)
   assert load(labels_per_client=2, dirichlet_alpha=0.1) == load(labels_per_client=2)
@@ -52,7 +53,7 @@ def test_label_quantity_split_follows_labels_per_client_and_split_seed_only(tmp_
 @pytest.mark.parametrize('partition', ['iid', 'shards', 'dirichlet', 'label_quantity'])
 def test_hparams_hold_labels_per_client_only_for_label_quantity(partition):
   active = config.active_flat(settings.from_flat({'partition': partition,
-                                                   'labels_per_client': 3}))
+                                                   'labels_per_client': 3}, given=()))
   assert ('labels_per_client' in active) == (partition == 'label_quantity')
   assert ('dirichlet_alpha' in active) == (partition == 'dirichlet')
   if partition == 'label_quantity':
@@ -75,4 +76,5 @@ def test_bad_labels_per_client_is_a_config_error_naming_the_flag(values):
 
 
 def test_labels_per_client_beyond_the_classes_is_fine_for_other_partitions():
-  assert settings.from_flat({'partition': 'iid', 'labels_per_client': 50}).data.partition == 'iid'
+  values = {'partition': 'iid', 'labels_per_client': 50}  # Not checked where it does not apply.
+  assert settings.from_flat(values, given=()).data.partition == 'iid'

@@ -199,3 +199,42 @@ def test_every_setting_is_a_flag_listed_by_help():
                           capture_output=True, text=True, timeout=120).stdout
   for name in flag_binding.flag_names() + ['overwrite']:
     assert f'--{name}' in helped or f'--[no]{name}' in helped, name
+
+
+def test_a_flag_from_a_flagfile_that_does_not_apply_is_refused_before_anything(tmp_path,
+                                                                                 capsys):
+  flagfile = tmp_path / 'run.flags'
+  flagfile.write_text('--dataset=digits\n--proximal_mu=0.1\n')
+  out = tmp_path / 'out'
+  with flagsaver.flagsaver():
+    _parse([f'--flagfile={flagfile}', f'--root_output_dir={out}',
+            f'--cache_dir={tmp_path / "cache"}'])
+    assert FLAGS['proximal_mu'].present  # absl counts a flagfile's flags as given.
+    assert run_experiment.main(['run_experiment']) == 2
+  assert capsys.readouterr().err == ('run_experiment: error: --proximal_mu applies to '
+                                     '--algorithm=fedprox; this run is --algorithm=fedavg\n')
+  assert not out.exists() and not (tmp_path / 'cache').exists()
+  with flagsaver.flagsaver():  # Where it applies, the same flagfile is taken.
+    _parse([f'--flagfile={flagfile}', '--algorithm=fedprox', '--experiment_name=p'])
+    assert flag_binding.config_from_flags().algorithm.proximal_mu == 0.1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('args,flags_named', [
+    (['--proximal_mu=0.1'], ('--proximal_mu', '--algorithm=fedavg')),
+    (['--dp_noise_multiplier=1.0'], ('--dp_noise_multiplier', '--dp_mechanism=none')),
+    (['--dirichlet_alpha=0.1'], ('--dirichlet_alpha', '--partition=iid')),
+    (['--flagfile=FLAGFILE'], ('--proximal_mu', '--dp_noise_multiplier')),
+])
+def test_flags_that_do_not_apply_exit_2_in_one_line_with_nothing_created(tmp_path, args,
+                                                                          flags_named):
+  flagfile = tmp_path / 'inactive.flags'
+  flagfile.write_text('--proximal_mu=0.1\n--dp_noise_multiplier=1.0\n')
+  out = tmp_path / 'out'
+  done = _launch([f'--root_output_dir={out}', '--dataset=digits', '--total_rounds=2',
+                  *[a.replace('FLAGFILE', str(flagfile)) for a in args]])
+  output = done.stdout + done.stderr
+  last = [line for line in output.splitlines() if line.strip()][-1]
+  assert done.returncode == 2, output
+  assert last.startswith('run_experiment: error: ') and all(f in last for f in flags_named)
+  assert 'Traceback' not in output and not out.exists()

@@ -199,3 +199,57 @@ def test_children_are_stopped_when_the_sweep_is_killed(tmp_path):
   while sweep_helpers.alive(pid):
     assert time.monotonic() < deadline, 'the child outlived the sweep'
     time.sleep(0.05)
+
+
+def test_each_point_is_validated_with_its_grid_values_not_the_fixed_flags_alone(tmp_path):
+  planned = _plan(tmp_path, [grid.Axis('dp_noise_multiplier', ('0.3', '1.0'))],
+                  fixed=[*_FIXED, '--dp_mechanism=gaussian'])
+  assert [p.hparams['dp_noise_multiplier'] for p, _ in planned] == [0.3, 1.0]
+  assert [p.hparams['dp_mechanism'] for p, _ in planned] == ['gaussian', 'gaussian']
+  with pytest.raises(sweep.SweepError, match='needs --dp_noise_multiplier'):  # Still per point.
+    _plan(tmp_path, [grid.Axis('seed', ('0',))], fixed=[*_FIXED, '--dp_mechanism=gaussian'])
+
+
+def test_points_where_a_grid_flag_does_not_apply_are_one_run_without_it(tmp_path):
+  planned = _plan(tmp_path, [grid.Axis('algorithm', ('fedavg', 'fedprox')),
+                             grid.Axis('proximal_mu', ('0.01', '0.1'))], seeds=[0])
+  points = [p for p, _ in planned]
+  assert [p.name for p in points] == ['algorithm=fedavg-seed=0',
+                                      'algorithm=fedprox-proximal_mu=0.01-seed=0',
+                                      'algorithm=fedprox-proximal_mu=0.1-seed=0']
+  assert points[0].values == {'algorithm': 'fedavg', 'seed': 0}
+  assert not any('proximal_mu' in arg for arg in points[0].command)
+  assert 'proximal_mu' not in points[0].hparams
+  assert '--proximal_mu=0.1' in points[2].command and points[2].hparams['proximal_mu'] == 0.1
+  assert planned.grid_points == 4
+  assert planned.notes == ['note: --proximal_mu applies to --algorithm=fedprox: left out of 2 '
+                           'of 4 grid points (they run without it)']
+
+
+@pytest.mark.parametrize('in_flagfile', [False, True])
+def test_a_fixed_flag_is_left_out_of_the_points_where_it_does_not_apply(tmp_path, in_flagfile):
+  flagfile = tmp_path / 'fixed.flags'
+  flagfile.write_text('\n'.join([*_FIXED, '--proximal_mu=0.1']))
+  fixed = [f'--flagfile={flagfile}'] if in_flagfile else [*_FIXED, '--proximal_mu=0.1']
+  planned = _plan(tmp_path, [grid.Axis('algorithm', ('fedavg', 'fedprox'))], fixed=fixed)
+  (fedavg, _), (fedprox, _) = planned
+  assert fedavg.command[3:] == [*_FIXED, '--algorithm=fedavg',
+                                f'--root_output_dir={tmp_path / "s"}',
+                                '--experiment_name=algorithm=fedavg']
+  assert fedprox.command[3:5 + len(fixed)] == [*fixed, '--algorithm=fedprox',  # Unchanged.
+                                                f'--root_output_dir={tmp_path / "s"}']
+  assert fedprox.hparams['proximal_mu'] == 0.1 and 'proximal_mu' not in fedavg.hparams
+  assert len(planned.notes) == 1 and 'left out of 1 of 2' in planned.notes[0]
+
+
+@pytest.mark.parametrize('axes,fixed,message', [
+    ([grid.Axis('seed', ('0', '1'))], [*_FIXED, '--proximal_mu=0.1'],
+     r'^--proximal_mu does not apply at any point of this sweep \(it applies to '
+     r'--algorithm=fedprox; the first point is --algorithm=fedavg\)$'),
+    ([grid.Axis('proximal_mu', ('0.01', '0.1'))], [*_FIXED, '--algorithm=fednova'],
+     '--proximal_mu does not apply at any point'),
+])
+def test_a_flag_that_applies_at_no_point_fails_the_sweep(tmp_path, axes, fixed, message):
+  with pytest.raises(sweep.SweepError, match=message):
+    _plan(tmp_path, axes, fixed)
+  assert not os.path.exists(tmp_path / 's')

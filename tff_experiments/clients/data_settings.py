@@ -51,7 +51,8 @@ class DataSettings(config.Section):
   only_digits: bool = setting(False, active=fixed_population,
                               help='emnist/femnist_leaf: keep the 10 digit classes only.')
   partition: Optional[str] = setting(
-      None, resolve=lambda f: federated_data.NATURAL if natural(f) else 'iid',
+      None, choices=federated_data.all_partitions,
+      resolve=lambda f: federated_data.NATURAL if natural(f) else 'iid',
       help='Client split: iid | shards (McMahan et al. 2017 pathological non-IID, 2 '
            'label-sorted shards per client) | dirichlet (label skew, --dirichlet_alpha) | '
            'label_quantity (NIID-Bench #C=k: k labels per client, --labels_per_client) | '

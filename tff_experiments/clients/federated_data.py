@@ -17,6 +17,11 @@ def partition_choices(dataset: str) -> list[str]:
   return datasets_registry.partition_choices(dataset)
 
 
+def all_partitions() -> list[str]:
+  """Every `--partition` value some dataset accepts (`partition_choices` says which fit which)."""
+  return sorted(partitions.PARTITIONS) + [NATURAL]
+
+
 def load(data_settings) -> datasets_base.FederatedData:
   """Loads the federated dataset of `data_settings.DataSettings` (raises datasets.base.DataError).
 

@@ -4,7 +4,8 @@ A setting is declared once, as a dataclass field made by `setting(...)`: default
 value checks, choices (from a registry), when it is active, how a `None` default resolves from
 other settings, and whether it names a location rather than what a run computes. From that one
 declaration come the absl flag (`launch.flag_binding`), validation with messages naming the flag,
-the active-only `hparams.json`, run identity for resume, and the default run name.
+the active-only `hparams.json`, run identity for resume, the default run name, and the refusal
+of a setting given explicitly that the run's other settings make inactive (`unapplied`).
 
 Everything between flags and config travels as a flat dict keyed by flag name (`flag_prefix` of
 the section + field name), which is also the layout of `hparams.json`.
@@ -17,7 +18,9 @@ import math
 import numbers
 import os
 import typing
-from typing import Any, Callable, ClassVar, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, ClassVar, Collection, Mapping, Optional, Sequence, Union
+
+from tff_experiments.core import applicability
 
 Flat = dict[str, Any]
 Check = tuple[Callable[[Any], bool], str]
@@ -42,6 +45,7 @@ class Setting:
   path: bool = False
   flag: Optional[str] = None
   completed: bool = False
+  applies: Optional[str] = None
 
 
 def setting(default: Any, *, help: str, checks: Sequence[Check] = (),  # pylint: disable=redefined-builtin
@@ -49,17 +53,19 @@ def setting(default: Any, *, help: str, checks: Sequence[Check] = (),  # pylint:
             active: Optional[Callable[[Flat], bool]] = None,
             resolve: Optional[Callable[[Flat], Any]] = None,
             location: bool = False, path: bool = False, flag: Optional[str] = None,
-            completed: bool = False) -> Any:
+            completed: bool = False, applies: Optional[str] = None) -> Any:
   """A config field. `active(flat)` says whether the setting matters for this run (inactive
   ones stay out of hparams.json and run identity); `resolve(flat)` replaces a `None` value from
   settings declared before it; `location` marks where or how a run executes (paths, timeouts)
   rather than what it computes, so it is not part of the run's identity;
   `path` values are user-expanded and made absolute; a `completed` setting left None by the
   flags is filled in once the data is loaded (e.g. a calibrated noise multiplier) and recorded
-  then, so a None is not compared with a saved value."""
+  then, so a None is not compared with a saved value. `applies` completes "--flag applies ..."
+  (e.g. 'when --straggler_fraction > 0') where the refusal of an inactive flag cannot find it
+  from `active` alone (see `applicability`: it searches the choices of the settings read)."""
   return dataclasses.field(default=default, metadata={'setting': Setting(
       help=help, checks=tuple(checks), choices=choices, active=active, resolve=resolve,
-      location=location, path=path, flag=flag, completed=completed)})
+      location=location, path=path, flag=flag, completed=completed, applies=applies)})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,10 +167,46 @@ def value_errors(field: Field, value: Any) -> list[str]:
   return errors
 
 
-def resolve(config_type: type, cross_checks: Sequence[CrossCheck], values: Mapping[str, Any]):
+def _resolved(all_fields: Sequence[Field], values: Mapping[str, Any]) -> Flat:
+  """Every setting's value (missing: default), `None`s resolved in declaration order; unchecked."""
+  flat = {f.flag: coerce(f, values.get(f.flag, f.default)) for f in all_fields}
+  for f in all_fields:
+    if flat[f.flag] is None and f.setting.resolve is not None:
+      flat[f.flag] = coerce(f, f.setting.resolve(flat))
+  return flat
+
+
+def _domain(field: Field) -> Optional[Sequence[Any]]:
+  """The finite values a setting takes (its choices, or a bool's), else None."""
+  if field.setting.choices is not None and not field.is_tuple:
+    return list(field.setting.choices())
+  return [False, True] if field.base_type is bool else None
+
+
+def unapplied(config_type: type, values: Mapping[str, Any],
+              given: Collection[str]) -> list[applicability.Reason]:
+  """Why each setting in `given` (flags given explicitly, e.g. on the command line) that the
+  run of `values` makes inactive does not apply, with what would make it apply; [] if all apply.
+
+  A given value of None is no request (None means unset). `values` must be valid (`resolve`).
+  """
+  all_fields = fields(config_type)
+  flat = _resolved(all_fields, values)
+  inactive = [f for f in all_fields
+              if f.flag in given and values.get(f.flag) is not None and not is_active(f, flat)]
+  domains = {f.flag: d for f in all_fields if (d := _domain(f)) is not None}
+  flat_with = lambda changes: _resolved(all_fields, {**values, **changes})
+  return [applicability.explain(applicability.Rule(f.flag, f.setting.active, f.setting.applies),
+                                domains, flat_with) for f in inactive]
+
+
+def resolve(config_type: type, cross_checks: Sequence[CrossCheck], values: Mapping[str, Any],
+            given: Collection[str] = ()):
   """Builds a validated, fully resolved `config_type` from flag-name -> value (missing: default).
 
-  Raises ConfigError naming the flag for unknown names, bad values and bad combinations.
+  Raises ConfigError naming the flag for unknown names, bad values and bad combinations (as
+  the command line's validators find them first), then for settings in `given` that the run
+  makes inactive (`unapplied`): one line naming each and what would make it apply.
   """
   all_fields = fields(config_type)
   known = {f.flag for f in all_fields}
@@ -184,6 +226,9 @@ def resolve(config_type: type, cross_checks: Sequence[CrossCheck], values: Mappi
   errors += [check.error(flat) for check in cross_checks if not check.predicate(flat)]
   if errors:
     raise ConfigError('; '.join(errors))
+  reasons = unapplied(config_type, values, given)
+  if reasons:
+    raise ConfigError(applicability.refusal(reasons))
   sections: dict[str, dict[str, Any]] = {}
   for f in all_fields:
     sections.setdefault(f.section, {})[f.name] = flat[f.flag]

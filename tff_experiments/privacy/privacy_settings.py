@@ -61,6 +61,7 @@ class PrivacySettings(config.Section):
            'most this, and recorded in hparams.json; --dp_stop_at_budget enforces it.')
   stop_at_budget: bool = setting(
       False, active=lambda f: enabled(f) and f['dp_target_epsilon'] is not None,
+      applies='with --dp_target_epsilon (under a --dp_mechanism)',
       help='End the run (status budget_exhausted) before a round that would take epsilon past '
            '--dp_target_epsilon.')
   delta: Optional[float] = setting(

@@ -15,6 +15,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import yaml
 
+from tff_experiments.core import applicability
 from tff_experiments.core import config
 
 # Run names longer than this keep a prefix and a hash of the whole name (filesystems: 255 bytes).
@@ -87,13 +88,7 @@ def expand(axes: Sequence[Axis]) -> list[dict[str, Any]]:
           for values in itertools.product(*(a.values for a in axes))]
 
 
-def flag_text(value: Any) -> str:
-  """A value as launch.run_experiment's command line takes it (`--flag=<text>`)."""
-  if isinstance(value, bool):
-    return 'true' if value else 'false'
-  if isinstance(value, (list, tuple)):
-    return ','.join(flag_text(v) for v in value)
-  return str(value)
+flag_text = applicability.flag_text  # A value as launch.run_experiment's command line takes it.
 
 
 def flag_args(point: Mapping[str, Any]) -> list[str]:
