@@ -29,10 +29,17 @@ def _local_dp(f: Flat) -> bool:
   return f['dp_mechanism'] != 'none' and f['dp_mode'] == 'local'
 
 
+def _fednova_weighted_by_data(f: Flat) -> bool:
+  """FedNova averaging with dataset_size weights (its default since version 2; a run started
+  before with the then-default num_examples differs in --client_weighting anyway)."""
+  return (f['algorithm'] == 'fednova' and f['dp_mechanism'] == 'none'
+          and f['aggregator'] == 'mean' and f['client_weighting'] == 'dataset_size')
+
+
 CHANGES: tuple[Change, ...] = (
-    Change(2, lambda f: f['algorithm'] == 'fednova',
-           "fednova weights clients by Wang et al.'s p_i = n_i / n unless --client_weighting "
-           'is given'),
+    Change(2, _fednova_weighted_by_data,
+           "fednova's default --client_weighting is dataset_size (Wang et al.'s p_i = n_i / n), "
+           'not num_examples, which shrank a straggler\'s weight with its steps'),
     Change(2, lambda f: _local_dp(f) or f['quantization'] != 'none',
            "local-DP noise and quantization draws are seeded by (seed, round, client), not by "
            "the client's update"),
