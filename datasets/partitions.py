@@ -14,8 +14,13 @@ from typing import Any, Optional
 import numpy as np
 
 from datasets import base
+from tff_experiments.core import seeds
 
-# Bound on Dirichlet redraws before giving up on "every client gets an example" ...
+# NIID-Bench's min_require_size: a Dirichlet split is redrawn until every client holds this many.
+_NIID_BENCH_MIN_SIZE = 10
+# Purpose of the Dirichlet split's random stream (`core.seeds`), seeded by the split seed.
+_DIRICHLET_PURPOSE = 'partition:dirichlet'
+# Bound on Dirichlet redraws before giving up on "every client gets 10 examples" ...
 _MAX_DIRICHLET_DRAWS = 200
 # ... lowered so that all draws together cost at most this much by _draw_cost_ns (about 2 s).
 _DIRICHLET_WORK_BUDGET_NS = 2e9
@@ -58,31 +63,49 @@ def shards(labels: np.ndarray, *, num_clients: int, seed: int,
 
 def dirichlet(labels: np.ndarray, *, num_clients: int, seed: int,
               alpha: float) -> list[np.ndarray]:
-  """Label-skewed split of Hsu et al. (2019): each class is divided by proportions ~ Dir(alpha).
+  """NIID-Bench's label-skewed split (Li et al. 2021, "noniid-labeldir"), exactly.
 
-  Smaller `alpha` means more skew. The whole draw (one Dir(alpha) vector and one shuffle per
-  class) is repeated until every client holds at least one example, a bounded number of times.
+  Follows `partition_data` in utils.py of github.com/Xtra-Computing/NIID-Bench (commit
+  61b901ab645e62391772e9898384c2c3485b7a6c): for each class in sorted order, its indices are
+  shuffled and proportions ~ Dir(alpha) drawn; a client already holding >= N / num_clients
+  examples gets a zero share, the rest are renormalized, and the class is cut at
+  int(cumsum(p) * n_class). The whole split is redrawn until every client holds at least
+  `_NIID_BENCH_MIN_SIZE` (10) examples. The draws come in NIID-Bench's order (shuffle, then
+  Dirichlet, class by class) from a Generator of `core.seeds` seeded by the split seed, so the
+  same generator gives NIID-Bench's assignment (its final per-client shuffle only orders a
+  client's indices, which are sorted here). Where NIID-Bench's code would divide 0 by 0 (every
+  client under the cap drew an exact zero, only at tiny alpha) or numpy's sampler underflows,
+  the draw is redrawn.
 
-  The bound makes the call finish in about `_DIRICHLET_WORK_BUDGET_NS` (2 s) at most, and is a
-  count, so the outcome (split or DataError) depends only on the arguments, never on machine
-  speed. `_draw_cost_ns` estimates one draw from the input size and alpha; the number of draws
-  is `min(_MAX_DIRICHLET_DRAWS, budget // cost)`. The alpha term matters: numpy's sampler for
-  alpha < 0.1 slows down like 1/alpha (~0.4 s per vector at alpha=1e-9 and 100 clients), which
-  is what once made MNIST at `--dirichlet_alpha=1e-9` run for 18 minutes without output. When
-  not even one draw fits the budget, the call fails up front without drawing. Typical inputs
-  keep all 200 draws (MNIST, 1,000 clients, any alpha >= 1e-5: about 3 ms per draw), so their
-  splits are those of the plain 200-draw loop. A wall-clock guard (`_DIRICHLET_SAFETY_NET_S`,
-  60 s) only backs up the cost model if a numpy release changes its sampler.
+  Unlike NIID-Bench's unbounded loop, the redraws are bounded so the call finishes in about
+  `_DIRICHLET_WORK_BUDGET_NS` (2 s) at most, by a count, so the outcome (split or DataError)
+  depends only on the arguments, never on machine speed. `_draw_cost_ns` estimates one draw
+  from the input size and alpha; the number of draws is `min(_MAX_DIRICHLET_DRAWS, budget //
+  cost)`. The alpha term matters: numpy's sampler for alpha < 0.1 slows down like 1/alpha
+  (~0.4 s per vector at alpha=1e-9 and 100 clients), which is what once made MNIST at
+  `--dirichlet_alpha=1e-9` run for 18 minutes without output. When not even one draw fits the
+  budget, the call fails up front without drawing. Typical inputs keep all 200 draws (MNIST,
+  1,000 clients, any alpha >= 1e-5: about 3 ms per draw). A wall-clock guard
+  (`_DIRICHLET_SAFETY_NET_S`, 60 s) only backs up the cost model if a numpy release changes
+  its sampler.
 
   Raises:
-    base.DataError: bad arguments, or no draw within the bound gave every client an example;
-      the message names --dirichlet_alpha and --num_clients and what to change.
+    base.DataError: bad arguments; fewer than 10 examples per client to split (the rule cannot
+      be met); or no draw within the bound gave every client 10 examples. The message names
+      --dirichlet_alpha and --num_clients and the numbers.
   """
   _check_common(labels, num_clients=num_clients, seed=seed)
   if (not isinstance(alpha, numbers.Real) or isinstance(alpha, bool) or not np.isfinite(alpha)
       or alpha <= 0):
     raise base.DataError(f'--dirichlet_alpha must be a finite number > 0, got {alpha!r}')
   alpha = float(alpha)
+  num_examples = len(labels)
+  if num_examples < _NIID_BENCH_MIN_SIZE * num_clients:
+    raise base.DataError(
+        f'--dirichlet_alpha={alpha:g} with --num_clients={num_clients}: NIID-Bench\'s rule gives '
+        f'every client at least {_NIID_BENCH_MIN_SIZE} examples, '
+        f'{_NIID_BENCH_MIN_SIZE * num_clients} in all, but there are {num_examples}; lower '
+        f'--num_clients to at most {num_examples // _NIID_BENCH_MIN_SIZE}.')
   class_indices = [np.flatnonzero(labels == c) for c in np.unique(labels)]
   draw_cost_ns = _draw_cost_ns([len(i) for i in class_indices], num_clients, alpha)
   max_draws = int(min(_MAX_DIRICHLET_DRAWS, _DIRICHLET_WORK_BUDGET_NS // draw_cost_ns))
@@ -94,35 +117,45 @@ def dirichlet(labels: np.ndarray, *, num_clients: int, seed: int,
         f'1/alpha), over the {_DIRICHLET_WORK_BUDGET_NS / 1e9:.0f} s bound; at such a small alpha '
         'each class goes almost wholly to one client, so clients beyond the number of classes '
         f'stay empty anyway; {advice}.')
-  rng = np.random.default_rng(seed)
+  rng = seeds.generator(seed, purpose=_DIRICHLET_PURPOSE)
   deadline = time.monotonic() + _DIRICHLET_SAFETY_NET_S
   for _ in range(max_draws):
-    # Same random stream as drawing and splitting class by class; the pieces are only cut
-    # once a draw is known to fill every client.
-    sizes = np.zeros(num_clients, np.int64)
-    draw = []
-    for indices in class_indices:
-      proportions = rng.dirichlet(np.full(num_clients, alpha))
-      if not np.all(np.isfinite(proportions)):  # Underflow at tiny alpha: draw again.
-        break
-      cuts = (np.cumsum(proportions)[:-1] * len(indices)).astype(np.int64)
-      draw.append((rng.permutation(indices), cuts))
-      sizes += np.diff(cuts, prepend=0, append=len(indices))
-      if time.monotonic() > deadline:
-        raise base.DataError(
-            f'--dirichlet_alpha={alpha:g} with --num_clients={num_clients}: the split took over '
-            f'{_DIRICHLET_SAFETY_NET_S:.0f} s; {advice}.')
-    else:
-      if sizes.min() >= 1:
-        parts = [[] for _ in range(num_clients)]
-        for shuffled, cuts in draw:
-          for client, piece in enumerate(np.split(shuffled, cuts)):
-            parts[client].append(piece)
-        return _sorted_parts([np.concatenate(p) for p in parts])
+    parts = _niid_bench_draw(rng, class_indices, num_clients=num_clients, alpha=alpha,
+                             num_examples=num_examples, deadline=deadline)
+    if time.monotonic() > deadline:
+      raise base.DataError(
+          f'--dirichlet_alpha={alpha:g} with --num_clients={num_clients}: the split took over '
+          f'{_DIRICHLET_SAFETY_NET_S:.0f} s; {advice}.')
+    if parts is not None and min(len(p) for p in parts) >= _NIID_BENCH_MIN_SIZE:
+      return _sorted_parts(parts)
   raise base.DataError(
-      f'--dirichlet_alpha={alpha:g} with --num_clients={num_clients} left some client without '
-      f'examples in each of {max_draws} draws ({len(labels)} examples, {len(class_indices)} '
-      f'classes); {advice}.')
+      f'--dirichlet_alpha={alpha:g} with --num_clients={num_clients} left some client with '
+      f'fewer than {_NIID_BENCH_MIN_SIZE} examples (NIID-Bench\'s minimum) in each of '
+      f'{max_draws} draws ({num_examples} examples, {len(class_indices)} classes); {advice}.')
+
+
+def _niid_bench_draw(rng: np.random.Generator, class_indices: list[np.ndarray], *,
+                     num_clients: int, alpha: float, num_examples: int,
+                     deadline: float) -> Optional[list[np.ndarray]]:
+  """One pass of NIID-Bench's loop over the classes: each client's indices, or None if a
+  class's shares cannot be normalized (underflow) or the deadline passed."""
+  parts: list[list[np.ndarray]] = [[] for _ in range(num_clients)]
+  sizes = np.zeros(num_clients, np.int64)
+  fair_share = num_examples / num_clients
+  for indices in class_indices:
+    shuffled = indices.copy()
+    rng.shuffle(shuffled)
+    proportions = rng.dirichlet(np.repeat(alpha, num_clients))
+    proportions = proportions * (sizes < fair_share)  # Full clients get no more.
+    total = proportions.sum()
+    if not np.isfinite(total) or total <= 0 or time.monotonic() > deadline:
+      return None
+    proportions = proportions / total
+    cuts = (np.cumsum(proportions) * len(shuffled)).astype(int)[:-1]
+    for client, piece in enumerate(np.split(shuffled, cuts)):
+      parts[client].append(piece)
+      sizes[client] += len(piece)
+  return [np.concatenate(p) for p in parts]
 
 
 def _draw_cost_ns(class_sizes: list[int], num_clients: int, alpha: float) -> float:
@@ -207,6 +240,8 @@ class Partition:
   """
   split: Callable[..., list[np.ndarray]]
   params: Mapping[str, Param] = dataclasses.field(default_factory=dict)
+  # Bumped when the same arguments give another split (cache keys hold it, see `rule_key`).
+  version: int = 1
 
   def __call__(self, labels: np.ndarray, *, num_clients: int, seed: int,
                partition_params: Mapping[str, Any]) -> list[np.ndarray]:
@@ -218,7 +253,9 @@ class Partition:
 PARTITIONS: dict[str, Partition] = {
     'iid': Partition(iid),
     'shards': Partition(shards, {'shards_per_client': Param(int, fixed=_SHARDS_PER_CLIENT)}),
-    'dirichlet': Partition(dirichlet, {'alpha': Param(float, flag='dirichlet_alpha')}),
+    # Version 2: NIID-Bench's rule (capped shares, >= 10 examples per client).
+    'dirichlet': Partition(dirichlet, {'alpha': Param(float, flag='dirichlet_alpha')},
+                           version=2),
     'label_quantity': Partition(
         label_quantity, {'labels_per_client': Param(int, flag='labels_per_client')}),
 }
@@ -246,6 +283,14 @@ def split_params(name: str, partition_params: Mapping[str, Any]) -> dict[str, An
   _check_param_names(partition, partition_params)
   return {param: spec.kind(partition_params[param])
           for param, spec in partition.params.items()}
+
+
+def rule_key(name: str) -> dict[str, int]:
+  """What identifies PARTITIONS[name]'s rule in cache fingerprints besides its parameters: its
+  version when above 1, so a changed rule never reuses old client files (version 1 adds
+  nothing: caches written before versions existed keep their names)."""
+  version = PARTITIONS[name].version
+  return {} if version == 1 else {'partition_version': version}
 
 
 def _check_param_names(partition: Partition, partition_params: Mapping[str, Any]) -> None:
