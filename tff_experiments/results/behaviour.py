@@ -47,8 +47,9 @@ CHANGES: tuple[Change, ...] = (
            "secure aggregation's fixed-point encoding rounds stochastically on a scale chosen "
            'from the bit width and cohort'),
     Change(2, lambda f: f['partition'] == 'dirichlet',
-           "--partition=dirichlet follows NIID-Bench's rule (capped shares, redrawn until "
-           'every client has 10 examples)'),
+           "--partition=dirichlet follows NIID-Bench's partition_data (a client holding N/n "
+           'examples gets no more; redrawn until every client has 10), from another stream of '
+           '--split_seed'),
 )
 CURRENT = max(change.version for change in CHANGES)
 
