@@ -161,7 +161,8 @@ def table_row(point: Point) -> list[str]:
   return [DATA[point.data][0], point.setting(), number(z, '.3f'), point.clip, point.mode,
           rounds, number(summary.get('final_accuracy'), '.4f'),
           number(summary.get('best_accuracy'), '.4f'),
-          number(summary.get('final_epsilon'), '.3g')]
+          number(math.inf if summary.get('final_epsilon_unbounded')
+                 else summary.get('final_epsilon'), '.3g')]
 
 
 def compare(points: Sequence[Point]) -> None:

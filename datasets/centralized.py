@@ -43,6 +43,7 @@ def federate(arrays: Arrays, *, cache_dir: str, partition: str, num_clients: int
       'source_sha256': client_files.content_sha256(arrays.train_x, arrays.train_y),
       'partition': partition,
       'partition_params': partitions.split_params(partition, partition_params),
+      **partitions.rule_key(partition),
       'num_clients': int(num_clients),
       'seed': int(seed),
   }

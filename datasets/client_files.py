@@ -33,6 +33,7 @@ import tensorflow_federated as tff
 from datasets import base
 from datasets import cache_dirs
 from datasets import client_file_reader as reader
+from tff_experiments.core import files as core_files
 
 # Bump when the file layout or decoding changes: it is part of every fingerprint.
 # 3: meta.json records each file's size and sha256; 4: files named by their client id.
@@ -151,7 +152,8 @@ def _write_all(directory: str, clients: Mapping[str, tuple[np.ndarray, np.ndarra
     files[client_id] = {'file': name, 'num_examples': int(x.shape[0]), 'size': size,
                         'sha256': sha256}
   with open(os.path.join(directory, reader.META_FILE), 'w', encoding='utf-8') as f:
-    json.dump({'format_version': FORMAT_VERSION, **meta, 'clients': files}, f)
+    f.write(core_files.json_text({'format_version': FORMAT_VERSION, **meta, 'clients': files},
+                                 indent=None))
 
 
 def _size_and_sha256(path: str) -> tuple[int, str]:

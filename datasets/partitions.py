@@ -2,35 +2,32 @@
 
 Pure numpy and deterministic in `seed`. Each function returns one sorted int64 array of example
 indices per client; an index lands in at most one client, and in exactly one except for
-label_quantity's unheld classes. `PARTITIONS` registers them with the flags of their parameters.
+label_quantity's unheld classes. `PARTITIONS` registers them with the flags of their parameters
+(dirichlet, NIID-Bench's rule, is `datasets.dirichlet`; the checks every split makes of its
+arguments are `split_args`).
 """
 
 from collections.abc import Callable, Mapping
 import dataclasses
 import numbers
-import time
 from typing import Any, Optional
 
 import numpy as np
 
 from datasets import base
+from datasets import dirichlet as dirichlet_split
+from datasets import split_args
 
-# Bound on Dirichlet redraws before giving up on "every client gets an example" ...
-_MAX_DIRICHLET_DRAWS = 200
-# ... lowered so that all draws together cost at most this much by _draw_cost_ns (about 2 s).
-_DIRICHLET_WORK_BUDGET_NS = 2e9
-# Wall-clock backstop far above the budget, in case the cost model ever underestimates.
-_DIRICHLET_SAFETY_NET_S = 60.0
 # Shards per client in the registered 'shards' partition (McMahan et al. 2017 use 2).
 _SHARDS_PER_CLIENT = 2
 
 
 def iid(labels: np.ndarray, *, num_clients: int, seed: int) -> list[np.ndarray]:
   """Shuffles all examples and deals them into equal parts (sizes differ by at most 1)."""
-  _check_common(labels, num_clients=num_clients, seed=seed)
+  split_args.check_common(labels, num_clients=num_clients, seed=seed)
   rng = np.random.default_rng(seed)
   order = rng.permutation(len(labels))
-  return _sorted_parts(np.array_split(order, num_clients))
+  return split_args.sorted_parts(np.array_split(order, num_clients))
 
 
 def shards(labels: np.ndarray, *, num_clients: int, seed: int,
@@ -40,7 +37,7 @@ def shards(labels: np.ndarray, *, num_clients: int, seed: int,
   Examples are shuffled, stably sorted by label, cut into `shards_per_client * num_clients`
   equal shards (sizes differ by at most 1), and each client gets `shards_per_client` random ones.
   """
-  _check_common(labels, num_clients=num_clients, seed=seed)
+  split_args.check_common(labels, num_clients=num_clients, seed=seed)
   if not isinstance(shards_per_client, numbers.Integral) or shards_per_client < 1:
     raise base.DataError(f'shards_per_client must be a positive integer, got {shards_per_client!r}')
   num_shards = num_clients * shards_per_client
@@ -53,93 +50,7 @@ def shards(labels: np.ndarray, *, num_clients: int, seed: int,
   by_label = shuffled[np.argsort(labels[shuffled], kind='stable')]
   pieces = np.array_split(by_label, num_shards)
   owners = rng.permutation(num_shards).reshape(num_clients, shards_per_client)
-  return _sorted_parts([np.concatenate([pieces[s] for s in row]) for row in owners])
-
-
-def dirichlet(labels: np.ndarray, *, num_clients: int, seed: int,
-              alpha: float) -> list[np.ndarray]:
-  """Label-skewed split of Hsu et al. (2019): each class is divided by proportions ~ Dir(alpha).
-
-  Smaller `alpha` means more skew. The whole draw (one Dir(alpha) vector and one shuffle per
-  class) is repeated until every client holds at least one example, a bounded number of times.
-
-  The bound makes the call finish in about `_DIRICHLET_WORK_BUDGET_NS` (2 s) at most, and is a
-  count, so the outcome (split or DataError) depends only on the arguments, never on machine
-  speed. `_draw_cost_ns` estimates one draw from the input size and alpha; the number of draws
-  is `min(_MAX_DIRICHLET_DRAWS, budget // cost)`. The alpha term matters: numpy's sampler for
-  alpha < 0.1 slows down like 1/alpha (~0.4 s per vector at alpha=1e-9 and 100 clients), which
-  is what once made MNIST at `--dirichlet_alpha=1e-9` run for 18 minutes without output. When
-  not even one draw fits the budget, the call fails up front without drawing. Typical inputs
-  keep all 200 draws (MNIST, 1,000 clients, any alpha >= 1e-5: about 3 ms per draw), so their
-  splits are those of the plain 200-draw loop. A wall-clock guard (`_DIRICHLET_SAFETY_NET_S`,
-  60 s) only backs up the cost model if a numpy release changes its sampler.
-
-  Raises:
-    base.DataError: bad arguments, or no draw within the bound gave every client an example;
-      the message names --dirichlet_alpha and --num_clients and what to change.
-  """
-  _check_common(labels, num_clients=num_clients, seed=seed)
-  if (not isinstance(alpha, numbers.Real) or isinstance(alpha, bool) or not np.isfinite(alpha)
-      or alpha <= 0):
-    raise base.DataError(f'--dirichlet_alpha must be a finite number > 0, got {alpha!r}')
-  alpha = float(alpha)
-  class_indices = [np.flatnonzero(labels == c) for c in np.unique(labels)]
-  draw_cost_ns = _draw_cost_ns([len(i) for i in class_indices], num_clients, alpha)
-  max_draws = int(min(_MAX_DIRICHLET_DRAWS, _DIRICHLET_WORK_BUDGET_NS // draw_cost_ns))
-  advice = 'raise --dirichlet_alpha or lower --num_clients'
-  if max_draws < 1:
-    raise base.DataError(
-        f'--dirichlet_alpha={alpha:g} with --num_clients={num_clients}: one draw of the split '
-        f'would take about {draw_cost_ns / 1e9:.0f} s (the Dirichlet sampler slows down like '
-        f'1/alpha), over the {_DIRICHLET_WORK_BUDGET_NS / 1e9:.0f} s bound; at such a small alpha '
-        'each class goes almost wholly to one client, so clients beyond the number of classes '
-        f'stay empty anyway; {advice}.')
-  rng = np.random.default_rng(seed)
-  deadline = time.monotonic() + _DIRICHLET_SAFETY_NET_S
-  for _ in range(max_draws):
-    # Same random stream as drawing and splitting class by class; the pieces are only cut
-    # once a draw is known to fill every client.
-    sizes = np.zeros(num_clients, np.int64)
-    draw = []
-    for indices in class_indices:
-      proportions = rng.dirichlet(np.full(num_clients, alpha))
-      if not np.all(np.isfinite(proportions)):  # Underflow at tiny alpha: draw again.
-        break
-      cuts = (np.cumsum(proportions)[:-1] * len(indices)).astype(np.int64)
-      draw.append((rng.permutation(indices), cuts))
-      sizes += np.diff(cuts, prepend=0, append=len(indices))
-      if time.monotonic() > deadline:
-        raise base.DataError(
-            f'--dirichlet_alpha={alpha:g} with --num_clients={num_clients}: the split took over '
-            f'{_DIRICHLET_SAFETY_NET_S:.0f} s; {advice}.')
-    else:
-      if sizes.min() >= 1:
-        parts = [[] for _ in range(num_clients)]
-        for shuffled, cuts in draw:
-          for client, piece in enumerate(np.split(shuffled, cuts)):
-            parts[client].append(piece)
-        return _sorted_parts([np.concatenate(p) for p in parts])
-  raise base.DataError(
-      f'--dirichlet_alpha={alpha:g} with --num_clients={num_clients} left some client without '
-      f'examples in each of {max_draws} draws ({len(labels)} examples, {len(class_indices)} '
-      f'classes); {advice}.')
-
-
-def _draw_cost_ns(class_sizes: list[int], num_clients: int, alpha: float) -> float:
-  """Estimated time of one whole dirichlet() draw, in nanoseconds of a 2020s x86 core.
-
-  Deliberately generous: measured per class (numpy 1.25) are ~5 us per call, ~8 ns per shuffled
-  index, ~35 ns per Dirichlet component, and, for alpha < 0.1, ~50-80 ns per iteration of the
-  rejection loop in numpy's stick-breaking Beta(alpha, m * alpha) draws (m = clients left); an
-  iteration is accepted when one of two uniforms to the power 1/alpha or 1/(m * alpha) does not
-  underflow, chance ~min(1, 744 * alpha * (m + 1)).
-  """
-  rejection_iterations = 0.0
-  if alpha < 0.1:
-    remaining = np.arange(2, num_clients + 1, dtype=np.float64)
-    rejection_iterations = float(np.sum(1.0 / np.minimum(1.0, 744.0 * alpha * remaining)))
-  per_class = 20_000 + 100 * num_clients + 100 * rejection_iterations
-  return float(len(class_sizes) * per_class + 10 * sum(class_sizes))
+  return split_args.sorted_parts([np.concatenate([pieces[s] for s in row]) for row in owners])
 
 
 def label_quantity(labels: np.ndarray, *, num_clients: int, seed: int,
@@ -157,7 +68,7 @@ def label_quantity(labels: np.ndarray, *, num_clients: int, seed: int,
       left without examples (a class with fewer examples than clients holding it), which
       client files cannot hold and training could not weigh.
   """
-  _check_common(labels, num_clients=num_clients, seed=seed)
+  split_args.check_common(labels, num_clients=num_clients, seed=seed)
   classes = np.unique(labels)
   k = labels_per_client
   if (not isinstance(k, numbers.Integral) or isinstance(k, bool)
@@ -184,7 +95,7 @@ def label_quantity(labels: np.ndarray, *, num_clients: int, seed: int,
         f'--labels_per_client={k} with --num_clients={num_clients} left client '
         f'{sizes.index(0)} without examples: a class has fewer examples than clients holding '
         'it; lower --num_clients or raise --labels_per_client.')
-  return _sorted_parts([np.concatenate(p) for p in parts])
+  return split_args.sorted_parts([np.concatenate(p) for p in parts])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,6 +118,8 @@ class Partition:
   """
   split: Callable[..., list[np.ndarray]]
   params: Mapping[str, Param] = dataclasses.field(default_factory=dict)
+  # Bumped when the same arguments give another split (cache keys hold it, see `rule_key`).
+  version: int = 1
 
   def __call__(self, labels: np.ndarray, *, num_clients: int, seed: int,
                partition_params: Mapping[str, Any]) -> list[np.ndarray]:
@@ -218,7 +131,9 @@ class Partition:
 PARTITIONS: dict[str, Partition] = {
     'iid': Partition(iid),
     'shards': Partition(shards, {'shards_per_client': Param(int, fixed=_SHARDS_PER_CLIENT)}),
-    'dirichlet': Partition(dirichlet, {'alpha': Param(float, flag='dirichlet_alpha')}),
+    # Version 2: NIID-Bench's rule (capped shares, >= 10 examples per client).
+    'dirichlet': Partition(dirichlet_split.split,
+                           {'alpha': Param(float, flag='dirichlet_alpha')}, version=2),
     'label_quantity': Partition(
         label_quantity, {'labels_per_client': Param(int, flag='labels_per_client')}),
 }
@@ -248,6 +163,14 @@ def split_params(name: str, partition_params: Mapping[str, Any]) -> dict[str, An
           for param, spec in partition.params.items()}
 
 
+def rule_key(name: str) -> dict[str, int]:
+  """What identifies PARTITIONS[name]'s rule in cache fingerprints besides its parameters: its
+  version when above 1, so a changed rule never reuses old client files (version 1 adds
+  nothing: caches written before versions existed keep their names)."""
+  version = PARTITIONS[name].version
+  return {} if version == 1 else {'partition_version': version}
+
+
 def _check_param_names(partition: Partition, partition_params: Mapping[str, Any]) -> None:
   """DataError unless `partition_params` has exactly the partition's parameter names."""
   expected, got = sorted(partition.params), sorted(partition_params)
@@ -256,24 +179,3 @@ def _check_param_names(partition: Partition, partition_params: Mapping[str, Any]
     raise base.DataError(
         f'partition {partition.split.__name__!r} takes parameters {expected} '
         f'(flags {flags}), got {got}.')
-
-
-def _check_common(labels: np.ndarray, *, num_clients: int, seed: int) -> None:
-  """Validates what every partition needs; raises DataError naming the flag."""
-  if not isinstance(labels, np.ndarray) or labels.ndim != 1 or not np.issubdtype(
-      labels.dtype, np.integer):
-    raise base.DataError('labels must be a 1-D integer numpy array, got '
-                         f'{getattr(labels, "dtype", type(labels))} {np.shape(labels)}')
-  if (not isinstance(num_clients, numbers.Integral) or isinstance(num_clients, bool)
-      or num_clients < 1):
-    raise base.DataError(f'--num_clients must be an integer >= 1, got {num_clients!r}')
-  if num_clients > len(labels):
-    raise base.DataError(
-        f'--num_clients={num_clients} exceeds the {len(labels)} examples to split.')
-  if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
-    raise base.DataError(f'--seed must be a non-negative integer, got {seed!r}')
-
-
-def _sorted_parts(parts: list[np.ndarray]) -> list[np.ndarray]:
-  """Sorts each client's indices (stable file contents) and fixes the dtype to int64."""
-  return [np.sort(p).astype(np.int64) for p in parts]

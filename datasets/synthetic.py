@@ -23,6 +23,7 @@ TF function; clients are exchangeable draws, so this is a random sample of the p
 from collections.abc import Mapping
 import collections
 import dataclasses
+import math
 import numbers
 from typing import Any
 
@@ -47,6 +48,30 @@ _ALG = 'philox'  # Named, not 'auto_select', so draws do not depend on the devic
 _CLIENT_STREAM, _SHARED_STREAM = 1, 2
 # The independent draws of one client, one key each.
 _PURPOSES = ('size', 'u', 'B', 'W', 'b', 'v', 'train', 'test')
+# Largest |z| of TF's float32 normal draws: Box-Muller with its uniform clamped to >= 1e-7
+# (BoxMullerFloat in tensorflow/tsl/lib/random/random_distributions_utils.h), sqrt(-2 ln 1e-7).
+MAX_NORMAL = math.sqrt(-2.0 * math.log(1e-7))
+
+
+def _largest_scale() -> float:
+  """The largest alpha and beta whose draws cannot overflow the float32 generator.
+
+  With every normal draw |z| <= Z = MAX_NORMAL: |w|, |b| <= (alpha + 1) Z; |v| <= (beta + 1) Z
+  and |x| <= (beta + 2) Z (noise scaled by sqrt(Sigma_jj) <= 1); so a logit W x + b of the 60
+  features is at most (alpha + 1) Z (60 (beta + 2) Z + 1). Both at a (t = a + 1), that is
+  60 Z^2 t^2 + (60 Z^2 + Z) t; solved equal to float32's largest value, then rounded down to
+  two significant digits (4.1e17; the 4% margin covers float32 rounding in the sums). Beyond
+  it a logit can be infinite and its argmax label meaningless (1e300 is infinite already).
+  """
+  z, limit = MAX_NORMAL, float(np.finfo(np.float32).max)
+  quadratic, linear = NUM_FEATURES * z * z, NUM_FEATURES * z * z + z
+  t = (-linear + math.sqrt(linear * linear + 4.0 * quadratic * limit)) / (2.0 * quadratic)
+  exponent = math.floor(math.log10(t - 1.0)) - 1
+  return float(f'{math.floor((t - 1.0) / 10.0 ** exponent)}e{exponent}')
+
+
+# Largest accepted --synthetic_alpha and --synthetic_beta (see `_largest_scale`).
+MAX_SCALE = _largest_scale()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,8 +203,9 @@ def _check(*, num_clients: int, seed: int, alpha: float, beta: float, max_exampl
   if not integer(seed) or not 0 <= seed < 2**63:
     raise base.DataError(f'--split_seed must be a non-negative integer, got {seed!r}')
   for flag, value in (('synthetic_alpha', alpha), ('synthetic_beta', beta)):
-    if not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
-      raise base.DataError(f'--{flag} must be a finite number >= 0, got {value!r}')
+    if not isinstance(value, numbers.Real) or not 0 <= value <= MAX_SCALE:
+      raise base.DataError(f'--{flag} must be in [0, {MAX_SCALE:g}] (larger values overflow '
+                           f'the generator\'s float32 logits), got {value!r}')
   if not integer(max_examples) or max_examples < MIN_EXAMPLES:
     raise base.DataError(f'--synthetic_max_examples must be an integer >= {MIN_EXAMPLES} (the '
                          f'fewest examples a client draws), got {max_examples!r}')

@@ -136,12 +136,14 @@ class ClientSettings(config.Section):
       0.0, checks=[(lambda v: 0 <= v < 1, 'must be in [0, 1)')],
       help='Probability that a sampled client fails to report in a round (seeded by seed and '
            'round; a round where nobody reports is skipped).')
-  weighting: str = setting(
-      'num_examples', choices=local_update.WEIGHTINGS.names,
+  weighting: Optional[str] = setting(
+      None, choices=local_update.WEIGHTINGS.names,
       active=lambda f: f['dp_mechanism'] == 'none',
+      resolve=lambda f: algorithms.default_client_weighting(f['algorithm']),
       help='Aggregation weight of a client update: num_examples (examples processed, '
            "McMahan's n_k) | dataset_size (the client's examples, however many it processed) | "
-           'uniform (1 per client).')
+           "uniform (1 per client). Default: the algorithm's paper's, dataset_size for fednova "
+           "(Wang et al.'s p_i = n_i / n, also under partial work), num_examples otherwise.")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -91,6 +91,56 @@ def test_fednova_with_unequal_steps_matches_the_hand_computed_formula(make_confi
   assert not np.allclose(fedavg[0], got[0], atol=1e-4)
 
 
+def _partial_work_round(config, model, clients, steps, batch):
+  """One round where client i runs only `steps[i]` of its batches, its size still its data's."""
+  process = algorithms.build(config, model=model, aggregator=stack.build(config))
+  inputs = [client_data.client_input(reference.dataset(x, y, batch).take(tau),
+                                     dataset_size=len(y))
+            for (x, y), tau in zip(clients, steps)]
+  state = process.next(process.initialize(), inputs).state
+  return process.get_model_weights(state).trainable
+
+
+def test_fednova_under_partial_work_weights_clients_by_their_data_share(make_config):
+  # Wang et al. 2020: p_i = n_i / n, tau_eff = sum p_i tau_i, update = tau_eff sum p_i Delta_i /
+  # tau_i. Equal data, tau = 2, 5, 9: the update is 0.89 Delta_1 + 0.36 Delta_2 + 0.20 Delta_3,
+  # where examples-processed weights would give 110/256 = 0.43 Delta_i to every client.
+  lr, batch, steps = 0.3, 2, np.array([2, 5, 9])
+  model, clients = reference.linear_model(8), _clients((18, 18, 18), seed=20)
+  config = make_config(client_learning_rate=lr, algorithm='fednova')
+  assert config_lib.active_flat(config)['client_weighting'] == 'dataset_size'
+  got = _partial_work_round(config, model, clients, steps, batch)
+  w0, b0 = (np.asarray(v, np.float64) for v in model.initial_weights.trainable)
+  deltas = [[v0 - v for v0, v in zip((w0, b0), reference.numpy_sgd(
+      w0, b0, x, y, lr=lr, batch_size=batch, max_steps=tau))]
+            for (x, y), tau in zip(clients, steps)]
+  p = np.full(3, 1 / 3)
+  tau_eff = float(np.sum(p * steps))
+  for index, got_tensor in enumerate(got):
+    update = tau_eff * sum(pi * d[index] / t for pi, d, t in zip(p, deltas, steps))
+    np.testing.assert_allclose(got_tensor, (w0, b0)[index] - update, atol=1e-5)
+  # A given --client_weighting still applies: examples processed give every client 110/256.
+  by_work = _partial_work_round(make_config(client_learning_rate=lr, algorithm='fednova',
+                                            client_weighting='num_examples'),
+                                model, clients, steps, batch)
+  for index, got_tensor in enumerate(by_work):
+    update = np.sum(steps ** 2) / np.sum(steps) ** 2 * sum(d[index] for d in deltas)
+    np.testing.assert_allclose(got_tensor, (w0, b0)[index] - update, atol=1e-5)
+
+
+def test_client_weighting_defaults_to_each_algorithms_paper(make_config):
+  weightings = {name: config_lib.active_flat(make_config(algorithm=name))['client_weighting']
+                for name in ('fedavg', 'fedprox', 'fedsgd', 'fednova')}
+  assert weightings == {'fedavg': 'num_examples', 'fedprox': 'num_examples',
+                        'fedsgd': 'num_examples', 'fednova': 'dataset_size'}
+  # The resolved default is no difference in the run name; a given other value is.
+  named = lambda **flags: make_config(experiment_name=None, **flags).run.experiment_name
+  assert named(algorithm='fednova').startswith('digits-fednova-digits_mlp-iid-')
+  assert 'client_weighting' not in named(algorithm='fednova')
+  assert 'client_weighting=num_examples' in named(algorithm='fednova',
+                                                  client_weighting='num_examples')
+
+
 @pytest.mark.parametrize('algorithm,mu', [('fedavg', 0.0), ('fedprox', 1.0)])
 def test_client_momentum_round_equals_numpy_heavy_ball(make_config, algorithm, mu):
   lr, momentum, batch = 0.3, 0.8, 2

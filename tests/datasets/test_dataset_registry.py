@@ -111,20 +111,33 @@ _SPECS_BEFORE = {
 }
 
 
-@pytest.mark.parametrize('partition', sorted(_SPECS_BEFORE))
-def test_cache_directories_of_the_older_partitions_keep_their_names(tmp_path, partition):
-  params, fingerprinted = _SPECS_BEFORE[partition]
-  _load(partition=partition, partition_params=params, seed=3, cache_dir=tmp_path)
+def _fingerprint(partition, fingerprinted, **extra):
   arrays = digits.load_arrays()
-  spec = {
+  return client_files.fingerprint({
       'dataset': 'digits',
       'source_sha256': client_files.content_sha256(arrays.train_x, arrays.train_y),
       'partition': partition,
       'partition_params': fingerprinted,
       'num_clients': 10,
       'seed': 3,
-  }
-  assert client_files.fingerprint(spec) in os.listdir(tmp_path)
+      **extra,
+  })
+
+
+@pytest.mark.parametrize('partition', ['iid', 'shards'])
+def test_cache_directories_of_the_older_partitions_keep_their_names(tmp_path, partition):
+  params, fingerprinted = _SPECS_BEFORE[partition]
+  _load(partition=partition, partition_params=params, seed=3, cache_dir=tmp_path)
+  assert _fingerprint(partition, fingerprinted) in os.listdir(tmp_path)
+
+
+def test_dirichlet_caches_of_the_former_rule_are_not_reused(tmp_path):
+  # Its split follows NIID-Bench's rule since rule version 2: the key holds the version.
+  params, fingerprinted = _SPECS_BEFORE['dirichlet']
+  _load(partition='dirichlet', partition_params=params, seed=3, cache_dir=tmp_path)
+  names = os.listdir(tmp_path)
+  assert _fingerprint('dirichlet', fingerprinted) not in names
+  assert _fingerprint('dirichlet', fingerprinted, partition_version=2) in names
 
 
 def test_registry_entries_and_class_counts():

@@ -1,6 +1,7 @@
 """Synthetic(alpha, beta): the draws follow FedProx's model, deterministically, at any scale."""
 
 import math
+import re
 import time
 
 import numpy as np
@@ -242,3 +243,45 @@ def test_a_run_on_a_population_of_10000_trains_the_logistic_model(make_config, t
   assert summary['status'] == 'completed' and list(metrics['round_num']) == [1, 2, 3]
   assert metrics['eval/accuracy'].iloc[-1] > 0.5  # iid: one softmax model labels everything.
   assert not list(tmp_path.rglob('*.tfrecord'))  # No client files anywhere.
+
+
+def test_tfs_float32_normal_draws_stay_within_the_bound_the_scale_limit_assumes():
+  # Box-Muller with its uniform clamped at 1e-7: |z| <= sqrt(-2 ln 1e-7) = 5.678. Four million
+  # draws reach past 4.5 (P(|z| > 4.5) = 6.8e-6) but never past the bound.
+  draws = tf.random.stateless_normal([4_000_000], seed=[3, 4], alg='philox').numpy()
+  assert 4.5 < np.abs(draws).max() <= synthetic.MAX_NORMAL
+  np.testing.assert_allclose(synthetic.MAX_NORMAL, 5.678, atol=1e-3)
+
+
+def _worst_logit(scale: float) -> np.float32:
+  """The largest logit the generator can compute in float32 at alpha = beta = scale: every
+  normal draw at +5.678 (u, W, b, B, v and the noise), so w, b = (a+1)z and x = (a+2)z."""
+  z = np.float32(synthetic.MAX_NORMAL)
+  a = np.float32(scale)
+  w = np.full((synthetic.NUM_CLASSES, synthetic.NUM_FEATURES), a * z + z, np.float32)
+  x = np.full(synthetic.NUM_FEATURES, (a * z + z) + z, np.float32)
+  with np.errstate(over='ignore'):
+    return (w @ x + (a * z + z)).max()
+
+
+def test_the_largest_accepted_alpha_and_beta_keep_every_logit_finite_and_little_more_does_not():
+  assert synthetic.MAX_SCALE == 4.1e17
+  assert np.isfinite(_worst_logit(synthetic.MAX_SCALE))
+  assert np.isinf(_worst_logit(1.05 * synthetic.MAX_SCALE))
+  # And real draws at the bound are finite data with labels.
+  generator = synthetic.Generator(seed=0, alpha=synthetic.MAX_SCALE, beta=synthetic.MAX_SCALE)
+  for index in range(5):
+    examples = _numpy(generator.examples(index, part='train'))
+    assert np.isfinite(examples['x']).all() and len(examples['y'])
+
+
+@pytest.mark.parametrize('flag', ['synthetic_alpha', 'synthetic_beta'])
+@pytest.mark.parametrize('value', [1e300, 4.2e17])
+def test_alpha_and_beta_that_overflow_the_generator_are_refused_naming_the_bound(flag, value):
+  with pytest.raises(config.ConfigError, match=re.escape(
+      f"--{flag}={value!r}: must be in [0, 4.1e+17] (larger values overflow the generator's "
+      'float32 logits)')):
+    settings.from_flat({'dataset': 'synthetic', flag: value})
+  with pytest.raises(base.DataError, match=rf'--{flag} must be in \[0, 4.1e\+17\]'):
+    _load(**{flag.split('_')[1]: value})
+  assert settings.from_flat({'dataset': 'synthetic', flag: 4.1e17}).data.synthetic_alpha >= 1

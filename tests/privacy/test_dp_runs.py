@@ -1,6 +1,9 @@
 """DP-FedAvg runs end to end: noise 0 is unweighted FedAvg, the ledger resumes and stops."""
 
 import collections
+import glob
+import json
+import os
 
 import pandas as pd
 import pytest
@@ -21,7 +24,18 @@ def test_no_noise_and_a_huge_clip_is_exactly_unweighted_fedavg(digits_config):
   pd.testing.assert_frame_equal(run_helpers.metrics(plain)[columns],
                                 run_helpers.metrics(dp)[columns], check_exact=True)
   assert (run_helpers.metrics(dp)['privacy/epsilon'] == float('inf')).all()
-  assert summary['final_epsilon'] == float('inf') and summary['dp_noise_multiplier'] == 0.0
+  assert summary['final_epsilon'] is None and summary['final_epsilon_unbounded'] is True
+  assert summary['dp_noise_multiplier'] == 0.0
+  # Every JSON file the run wrote (hparams, summary, the client cache's meta) is strict JSON.
+  written = glob.glob(os.path.join(os.path.dirname(dp.run_dir), '**', '*.json'), recursive=True)
+  assert {os.path.basename(p) for p in written} >= {'hparams.json', 'summary.json', 'meta.json'}
+  for path in written:
+    with open(path, encoding='utf-8') as f:
+      json.loads(f.read(), parse_constant=_refuse_non_standard_token)
+
+
+def _refuse_non_standard_token(token):
+  raise ValueError(f'NaN/Infinity token {token} in strict JSON')
 
 
 def test_a_resumed_dp_run_continues_noise_clip_and_ledger_exactly(digits_config):

@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 import tensorflow_federated as tff
 
+import reference
 from tff_experiments.core import files
+from tff_experiments.evaluation import centralized
 from tff_experiments.results import run_dir
 from tff_experiments.runner import hooks
 from tff_experiments.runner import loop
@@ -122,6 +124,37 @@ def test_a_round_where_every_update_is_non_finite_ends_the_run_as_diverged(tmp_p
   assert list(frame['round_num']) == [1]
   assert summary['status'] == 'diverged' and 'non-finite' in summary['message']
   assert run_dir.FINAL_STATUSES.count('diverged') == 1
+
+
+class _DivergingLinearModel(_CountingProcess):
+  """Softmax regression (reference.linear_model's shapes) that predicts class 1 everywhere,
+  until its weights turn NaN in round 3 (its clients still report finite updates)."""
+
+  def get_model_weights(self, state):
+    w = np.zeros((4, 3), np.float32)
+    b = np.array([0.0, 1.0, 0.0], np.float32)
+    if state >= 3:
+      w[:] = np.nan
+    return tff.learning.models.ModelWeights((w, b), ())
+
+
+def test_a_non_finite_model_has_no_accuracy_and_ends_the_run_as_diverged(tmp_path):
+  # Every test label is 0: argmax over a NaN model's logits is 0, which would score 1.0.
+  evaluate = centralized.build_evaluator(reference.linear_model(0),
+                                         test_x=np.ones((20, *reference.SHAPE), np.float32),
+                                         test_y=np.zeros(20, np.int32))
+  paths = run_dir.RunPaths(str(tmp_path))
+  planner = round_plan.RoundPlanner([f'c{i}' for i in range(6)], seed=0, clients_per_round=3)
+  summary = loop.run(loop.Schedule(total_rounds=5, rounds_per_eval=1, rounds_per_checkpoint=1),
+                     process=_DivergingLinearModel(), planner=planner, evaluate=evaluate,
+                     paths=paths, hooks=hooks.default_hooks(), out=io.StringIO())
+  frame = pd.read_csv(paths.metrics_csv)
+  assert list(frame['eval/accuracy'][:2]) == [0.0, 0.0]
+  assert math.isnan(frame['eval/accuracy'][2]) and math.isnan(frame['eval/loss'][2])
+  assert summary['status'] == 'diverged' and summary['rounds_completed'] == 3
+  assert 'test loss is nan' in summary['message']
+  assert summary['final_accuracy'] is None and summary['best_accuracy'] == 0.0
+  assert files.read_json(paths.summary_json) == summary
 
 
 def test_a_hook_can_stop_the_run_before_a_round(tmp_path):

@@ -1,11 +1,15 @@
 """FedNova (Wang et al. 2020): normalized averaging, so clients doing more steps do not dominate.
 
 Client i sends d_i = Delta_i / tau_i (its delta over its local steps) and tau_i; the server
-applies tau_eff * sum_i p_i d_i with tau_eff = sum_i p_i tau_i and p_i the aggregation weights
-(`--client_weighting`; `dataset_size` is the paper's p_i when clients do partial work). With
+applies tau_eff * sum_i p_i d_i with tau_eff = sum_i p_i tau_i and p_i the aggregation weights:
+the paper's p_i = n_i / n by default (`--client_weighting` resolves to `dataset_size` for
+fednova), so a straggler's share does not shrink with its work; a given `--client_weighting`
+replaces them (`num_examples`, the examples processed, would shrink a straggler's weight with
+its steps and make the update sum(tau_i^2) / (sum tau_i)^2 * sum(Delta_i) at equal n_i). With
 `--client_momentum` tau_i is the paper's ||a_i||_1 for momentum (`local_update.effective_steps`).
-With equal steps this is exactly FedAvg. `NormalizedAveragingFactory` wraps the aggregator
-stack, so clipping, quantization etc. apply to d_i.
+When every client does its full E epochs in the same number of steps this is exactly FedAvg.
+`NormalizedAveragingFactory` wraps the aggregator stack, so clipping, quantization etc. apply
+to d_i.
 """
 
 import collections

@@ -27,6 +27,18 @@ ALGORITHMS: registry.Registry[Builder] = registry.Registry('algorithm', flag='al
     'fednova': fednova.build,
 })
 
+# --client_weighting when it is not given: the weights each algorithm's paper averages with.
+# FedNova's p_i = n_i / n is the client's share of the data whatever work it did (Wang et al.
+# 2020); `num_examples` would also weight a straggler by its steps tau_i, making the update
+# sum(tau_i^2) / (sum tau_i)^2 * sum(Delta_i) under partial work. Others: McMahan's n_k.
+_CLIENT_WEIGHTING = {'fednova': 'dataset_size'}
+_DEFAULT_CLIENT_WEIGHTING = 'num_examples'
+
+
+def default_client_weighting(algorithm: str) -> str:
+  """The --client_weighting of `algorithm` when the flag is not given."""
+  return _CLIENT_WEIGHTING.get(algorithm, _DEFAULT_CLIENT_WEIGHTING)
+
 
 def build(config, *, model, aggregator: tff.aggregators.WeightedAggregationFactory,
           inputs: Optional[client_data.ClientInputs] = None

@@ -32,11 +32,16 @@ def accumulate(stats, *, labels: tf.Tensor, logits: tf.Tensor,
 
 
 def means(stats) -> collections.OrderedDict:
-  """Mean loss and accuracy over the examples (0 when there were none), with the counts."""
+  """Mean loss and accuracy over the examples (0 when there were none), with the counts.
+
+  The accuracy is NaN when the loss is not finite: the argmax of NaN or infinite logits (a
+  diverged model predicts class 0 everywhere) is no prediction, so it never counts as one.
+  """
   examples = tf.maximum(tf.cast(stats['num_examples'], tf.float32), 1.0)
+  accuracy = tf.cast(stats['num_correct'], tf.float32) / examples
   return collections.OrderedDict(
       loss=stats['loss_sum'] / examples,
-      accuracy=tf.cast(stats['num_correct'], tf.float32) / examples,
+      accuracy=tf.where(tf.math.is_finite(stats['loss_sum']), accuracy, float('nan')),
       num_examples=stats['num_examples'],
       num_steps=stats['num_steps'],
   )

@@ -9,6 +9,7 @@ import dataclasses
 import os
 from typing import Optional
 
+from datasets import synthetic
 from tff_experiments.clients import federated_data
 from tff_experiments.core import config
 from tff_experiments.core import seeds
@@ -17,6 +18,10 @@ setting = config.setting
 _POSITIVE = config.POSITIVE
 _AT_LEAST_1 = config.AT_LEAST_1
 _SEED_RANGE = seeds.SEED_CHECK
+# Synthetic's alpha and beta: larger values overflow its float32 generator (see there).
+_SYNTHETIC_SCALE = (lambda v: 0 <= v <= synthetic.MAX_SCALE,
+                    f'must be in [0, {synthetic.MAX_SCALE:g}] (larger values overflow the '
+                    "generator's float32 logits)")
 
 
 def natural(flat) -> bool:
@@ -76,12 +81,12 @@ class DataSettings(config.Section):
            'over --seed train on one split; synthetic: of the whole population\'s data; also of '
            'the clients\' held-out parts (--personalization_holdout_fraction).')
   synthetic_alpha: float = setting(
-      1.0, checks=[(lambda v: v >= 0, 'must be >= 0')],
+      1.0, checks=[_SYNTHETIC_SCALE],
       active=lambda f: _synthetic(f) and not f['synthetic_iid'],
       help='synthetic: std of u_k, the mean of client k\'s softmax model W_k, b_k ~ N(u_k, 1): '
            'how much client models differ (FedProx\'s Synthetic(alpha, beta): 0, 0.5 or 1).')
   synthetic_beta: float = setting(
-      1.0, checks=[(lambda v: v >= 0, 'must be >= 0')],
+      1.0, checks=[_SYNTHETIC_SCALE],
       active=lambda f: _synthetic(f) and not f['synthetic_iid'],
       help='synthetic: std of B_k, the mean of client k\'s feature mean v_k ~ N(B_k, 1): how '
            'much client features differ.')

@@ -1,9 +1,12 @@
 """Atomic file writes: a reader sees the old file or the new one, never a torn one."""
 
 import json
+import math
 import os
 import tempfile
 from typing import Any, Optional
+
+import numpy as np
 
 
 def write_text_atomic(path: str, text: str) -> None:
@@ -22,9 +25,33 @@ def write_text_atomic(path: str, text: str) -> None:
     raise
 
 
+def finite_or_none(value: Any) -> Any:
+  """`value` with every NaN or infinite float replaced by None (recursively through mappings,
+  lists and tuples; numpy scalars and arrays become Python values), so it has a strict JSON
+  form. null then means "no finite value": e.g. the accuracy of a diverged model, or epsilon
+  without noise, where the writer adds a field saying which (`final_epsilon_unbounded`)."""
+  if isinstance(value, dict):
+    return {key: finite_or_none(item) for key, item in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [finite_or_none(item) for item in value]
+  if isinstance(value, np.ndarray):
+    return finite_or_none(value.tolist())
+  if isinstance(value, np.generic):
+    value = value.item()
+  if isinstance(value, float) and not math.isfinite(value):
+    return None
+  return value
+
+
+def json_text(value: Any, *, indent: Optional[int] = 2) -> str:
+  """Strict JSON (RFC 8259: no NaN or Infinity tokens, which other tools reject) of `value`,
+  non-finite floats as null (`finite_or_none`). Every JSON file the package writes is this."""
+  return json.dumps(finite_or_none(value), indent=indent, allow_nan=False)
+
+
 def write_json_atomic(path: str, value: Any) -> None:
-  """Writes `value` as indented JSON, atomically."""
-  write_text_atomic(path, json.dumps(value, indent=2) + '\n')
+  """Writes `value` as indented strict JSON (`json_text`), atomically."""
+  write_text_atomic(path, json_text(value) + '\n')
 
 
 class FileError(ValueError):

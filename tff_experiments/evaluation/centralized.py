@@ -14,7 +14,8 @@ _EVAL_BATCH = 1000
 
 def build_evaluator(model: model_lib.Model, *, test_x: np.ndarray, test_y: np.ndarray
                     ) -> Callable[[tff.learning.models.ModelWeights], dict[str, Any]]:
-  """Returns `evaluate(model_weights) -> {loss, accuracy, num_examples}` over the test set.
+  """Returns `evaluate(model_weights) -> {loss, accuracy, num_examples}` over the test set;
+  NaN loss and accuracy for weights that are not all finite (never an accuracy of such a model).
 
   The Keras instance is built unseeded (its values are always overwritten), so building an
   evaluator draws from no seed and resets no random state.
@@ -33,6 +34,9 @@ def build_evaluator(model: model_lib.Model, *, test_x: np.ndarray, test_y: np.nd
     return batch_stats.means(stats)
 
   def evaluate(weights: tff.learning.models.ModelWeights) -> dict[str, Any]:
+    if not all(np.all(np.isfinite(w)) for w in tf.nest.flatten(weights)):
+      # A non-finite model is not evaluated: loss and accuracy NaN (the run is `diverged`).
+      return {'loss': float('nan'), 'accuracy': float('nan'), 'num_examples': len(test_y)}
     weights.assign_weights_to(keras_model)
     means = totals()
     return {'loss': float(means['loss']), 'accuracy': float(means['accuracy']),

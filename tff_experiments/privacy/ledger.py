@@ -9,6 +9,7 @@ noise multiplier calibrated to `--dp_target_epsilon`.
 
 import collections
 import dataclasses
+import math
 from typing import Callable, Optional
 
 from tff_experiments.core import config as config_lib
@@ -96,7 +97,12 @@ class PrivacyLedger(hooks.RoundHook):
     return {'privacy/epsilon': self.epsilon(self._releases())}
 
   def summary(self) -> dict:
-    return {'final_epsilon': self.epsilon(self._releases()), 'dp_delta': self._plan.delta,
+    """summary.json's DP fields. Without noise epsilon is infinite, which JSON cannot hold:
+    `final_epsilon` is then null and `final_epsilon_unbounded` true (no guarantee at all)."""
+    epsilon = self.epsilon(self._releases())
+    unbounded = math.isinf(epsilon)
+    return {'final_epsilon': None if unbounded else epsilon,
+            'final_epsilon_unbounded': unbounded, 'dp_delta': self._plan.delta,
             'dp_accountant': self._plan.accountant,
             'dp_noise_multiplier': self._noise_multiplier, 'dp_mode': self._plan.mode}
 

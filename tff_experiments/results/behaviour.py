@@ -29,10 +29,17 @@ def _local_dp(f: Flat) -> bool:
   return f['dp_mechanism'] != 'none' and f['dp_mode'] == 'local'
 
 
+def _fednova_weighted_by_data(f: Flat) -> bool:
+  """FedNova averaging with dataset_size weights (its default since version 2; a run started
+  before with the then-default num_examples differs in --client_weighting anyway)."""
+  return (f['algorithm'] == 'fednova' and f['dp_mechanism'] == 'none'
+          and f['aggregator'] == 'mean' and f['client_weighting'] == 'dataset_size')
+
+
 CHANGES: tuple[Change, ...] = (
-    Change(2, lambda f: f['algorithm'] == 'fednova',
-           "fednova weights clients by Wang et al.'s p_i = n_i / n unless --client_weighting "
-           'is given'),
+    Change(2, _fednova_weighted_by_data,
+           "fednova's default --client_weighting is dataset_size (Wang et al.'s p_i = n_i / n), "
+           'not num_examples, which shrank a straggler\'s weight with its steps'),
     Change(2, lambda f: _local_dp(f) or f['quantization'] != 'none',
            "local-DP noise and quantization draws are seeded by (seed, round, client), not by "
            "the client's update; a rotated message no longer counts 64 bits for its seed"),
@@ -40,8 +47,9 @@ CHANGES: tuple[Change, ...] = (
            "secure aggregation's fixed-point encoding rounds stochastically on a scale chosen "
            'from the bit width and cohort'),
     Change(2, lambda f: f['partition'] == 'dirichlet',
-           "--partition=dirichlet follows NIID-Bench's rule (capped shares, redrawn until "
-           'every client has 10 examples)'),
+           "--partition=dirichlet follows NIID-Bench's partition_data (a client holding N/n "
+           'examples gets no more; redrawn until every client has 10), from another stream of '
+           '--split_seed'),
 )
 CURRENT = max(change.version for change in CHANGES)
 

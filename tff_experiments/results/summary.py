@@ -45,6 +45,8 @@ def summarize(metrics_csv: str, *, target_accuracy: Optional[float], status: str
   """The summary of a run from its metrics.csv (so resumed runs summarize all their rounds).
 
   `status` is completed, failed, interrupted or diverged; `message` says why a run ended early.
+  `final_accuracy` is the last evaluation's, None when it was of a non-finite model (accuracy
+  NaN); `best_accuracy` and `rounds_to_target` consider finite evaluations only.
   """
   with open(metrics_csv, newline='') as f:
     rows = list(csv.DictReader(f))
@@ -52,16 +54,18 @@ def summarize(metrics_csv: str, *, target_accuracy: Optional[float], status: str
   evals = [(int(r['round_num']), _float_or_none(r.get('eval/accuracy', '')))
            for r in rows]
   evals = [(r, a) for r, a in evals if a is not None]
+  # An evaluation of a non-finite model has accuracy NaN: it is never a final or best value.
+  finite = [(r, a) for r, a in evals if math.isfinite(a)]
   wall = sum((_float_or_none(r.get('round_time_s', '')) or 0.0)
              + (_float_or_none(r.get('eval_time_s', '')) or 0.0) for r in rows)
   return {
       'status': status,
       'rounds_completed': max(rounds) if rounds else 0,
       'total_rounds': total_rounds,
-      'final_accuracy': evals[-1][1] if evals else None,
-      'best_accuracy': max(a for _, a in evals) if evals else None,
+      'final_accuracy': evals[-1][1] if evals and math.isfinite(evals[-1][1]) else None,
+      'best_accuracy': max(a for _, a in finite) if finite else None,
       'target_accuracy': target_accuracy,
-      'rounds_to_target': (rounds_to_target([r for r, _ in evals], [a for _, a in evals],
+      'rounds_to_target': (rounds_to_target([r for r, _ in finite], [a for _, a in finite],
                                             target_accuracy)
                            if target_accuracy is not None else None),
       **_totals(rows),

@@ -57,7 +57,8 @@ class PlanColumns(RoundHook):
 
 
 class Divergence(RoundHook):
-  """Stops with `diverged` when every reporting client's update was non-finite."""
+  """Stops with `diverged` when every reporting client's update was non-finite, or the test
+  loss is (a non-finite model, whose accuracy the evaluation does not report)."""
 
   def stop_after(self, plan, row):
     reporting = row.get('train/num_clients')
@@ -67,9 +68,10 @@ class Divergence(RoundHook):
                   '(NaN/inf); the model diverged. Lower --client_learning_rate or '
                   '--server_learning_rate.')
     eval_loss = row.get('eval/loss')
-    if isinstance(eval_loss, float) and math.isnan(eval_loss):
-      return Stop('diverged', f'round {plan.round_num}: the test loss is NaN; the model '
-                  'diverged. Lower --client_learning_rate or --server_learning_rate.')
+    if isinstance(eval_loss, float) and not math.isfinite(eval_loss):
+      return Stop('diverged', f'round {plan.round_num}: the test loss is {eval_loss} (the '
+                  'model is not finite); the model diverged. Lower --client_learning_rate or '
+                  '--server_learning_rate.')
     return None
 
 
