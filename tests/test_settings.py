@@ -107,7 +107,7 @@ _GIVEN = {'mlp_hidden_units': (8,), 'personalization_batch_size': 5,
           'personalization_learning_rate': 0.05, 'dp_noise_multiplier': 0.5,
           'dp_target_epsilon': 2.0, 'dp_delta': 1e-4, 'dp_clipped_count_stddev': 1.0,
           'secagg_clip_norm': 10.0, 'secagg_neighbors': 2, 'secagg_threshold': 2,
-          'workers': ('localhost:8001',)}
+          'workers': ('localhost:8001',), 'client_weighting': 'num_examples'}
 # A setting whose own value is its rule: given (not None) it applies.
 _ACTIVE_WHENEVER_GIVEN = {'workers'}
 

@@ -95,8 +95,8 @@ def _partial_work_round(config, model, clients, steps, batch):
   """One round where client i runs only `steps[i]` of its batches, its size still its data's."""
   process = algorithms.build(config, model=model, aggregator=stack.build(config))
   inputs = [client_data.client_input(reference.dataset(x, y, batch).take(tau),
-                                     dataset_size=len(y))
-            for (x, y), tau in zip(clients, steps)]
+                                     dataset_size=len(y), update_seed=i)
+            for i, ((x, y), tau) in enumerate(zip(clients, steps))]
   state = process.next(process.initialize(), inputs).state
   return process.get_model_weights(state).trainable
 
