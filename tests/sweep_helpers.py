@@ -1,6 +1,7 @@
 """Sweeps in tests: trivial jobs for the backends, `launch.sweep` as a subprocess with failing
 points, and which processes are alive (children stopped, nothing left behind)."""
 
+import ipaddress
 import os
 import subprocess
 import sys
@@ -70,6 +71,44 @@ def processes_with(name: str, value: str) -> dict[int, str]:
     if alive(pid):
       found[int(pid)] = command
   return found
+
+
+def _socket_inodes(pid: int) -> set[int]:
+  inodes = set()
+  try:
+    for fd in os.listdir(f'/proc/{pid}/fd'):
+      target = os.readlink(f'/proc/{pid}/fd/{fd}')
+      if target.startswith('socket:['):
+        inodes.add(int(target[8:-1]))
+  except OSError:
+    pass
+  return inodes
+
+
+def _address(hex_address: str) -> ipaddress._BaseAddress:
+  """/proc/net/tcp's address: 32-bit words in host (little-endian) byte order."""
+  words = [bytes.fromhex(hex_address[i:i + 8])[::-1] for i in range(0, len(hex_address), 8)]
+  return ipaddress.ip_address(b''.join(words))
+
+
+def listening_sockets(pids) -> dict[tuple[str, int], int]:
+  """The TCP sockets (IPv4 and IPv6) the processes `pids` listen on: (address, port) -> pid."""
+  owner = {inode: pid for pid in pids for inode in _socket_inodes(pid)}
+  found = {}
+  for table in ('/proc/net/tcp', '/proc/net/tcp6'):
+    with open(table) as f:
+      for line in f.readlines()[1:]:
+        fields = line.split()
+        if fields[3] == '0A' and int(fields[9]) in owner:  # TCP_LISTEN.
+          address, port = fields[1].split(':')
+          found[(str(_address(address)), int(port, 16))] = owner[int(fields[9])]
+  return found
+
+
+def is_loopback(address: str) -> bool:
+  """127.0.0.0/8, ::1, or IPv4-mapped 127.x (a dual-stack socket bound to 127.0.0.1)."""
+  ip = ipaddress.ip_address(address)
+  return ip.is_loopback or bool(getattr(ip, 'ipv4_mapped', None) and ip.ipv4_mapped.is_loopback)
 
 
 def failing_cache_dir(tmp_path) -> str:
