@@ -5,6 +5,7 @@ import ipaddress
 import os
 import subprocess
 import sys
+import time
 
 from tff_experiments.core import files
 from tff_experiments.sweeps import pool
@@ -109,6 +110,36 @@ def is_loopback(address: str) -> bool:
   """127.0.0.0/8, ::1, or IPv4-mapped 127.x (a dual-stack socket bound to 127.0.0.1)."""
   ip = ipaddress.ip_address(address)
   return ip.is_loopback or bool(getattr(ip, 'ipv4_mapped', None) and ip.ipv4_mapped.is_loopback)
+
+
+# A process that records its pid (in the file argv[1]), then ignores SIGTERM for a minute; with
+# argv[2] == 'daemon' it first double-forks into a new session, as daemons do (its parent is
+# gone: the nearest subreaper, or init, inherits it).
+_STUBBORN = ('import os, signal, sys, time\n'
+             'if sys.argv[2] == "daemon":\n'
+             '  if os.fork(): os._exit(0)\n'
+             '  os.setsid()\n'
+             '  if os.fork(): os._exit(0)\n'
+             'signal.signal(signal.SIGTERM, signal.SIG_IGN)\n'
+             'open(sys.argv[1] + ".tmp", "w").write(str(os.getpid()))\n'
+             'os.rename(sys.argv[1] + ".tmp", sys.argv[1])\n'
+             'time.sleep(60)\n')
+
+
+def start_stubborn_processes(pid_dir: str) -> list[int]:
+  """A service for keeper.Keeper (it runs in the keeper): a child and a daemon that both
+  ignore SIGTERM; their pids once both run."""
+  files_ = [os.path.join(pid_dir, name) for name in ('child', 'daemon')]
+  for path, kind in zip(files_, ('child', 'daemon')):
+    subprocess.Popen([sys.executable, '-c', _STUBBORN, path, kind])
+  while not all(os.path.exists(path) for path in files_):
+    time.sleep(0.05)
+  return [int(open(path).read()) for path in files_]
+
+
+def fail_to_start() -> None:
+  """A service for keeper.Keeper that cannot start."""
+  raise RuntimeError('no such service\nsecond line')
 
 
 def failing_cache_dir(tmp_path) -> str:

@@ -8,8 +8,9 @@ whole tree stays below it whatever daemonizes), calls `module.function(**kwargs)
 the service as its descendants, and reports the JSON result. Then it watches a pipe whose write
 end only the caller holds (not inherited by any child): end of file means the caller closed it
 or died, however. It then stops every descendant: SIGTERM once each, SIGKILL to those still
-alive `grace_s` later, until none is left; then it exits. SIGTERM or SIGHUP to the keeper does
-the same.
+alive `grace_s` later, until none is left; then it exits. SIGTERM, SIGHUP or SIGINT to the
+keeper does the same (it is in a session of its own: a Ctrl-C in the terminal reaches only the
+sweep, which stops its runs first).
 """
 
 import ctypes
@@ -109,13 +110,13 @@ def _stop_on_signal(signum, frame) -> None:
 
 
 def _handle_signals() -> None:
-  """SIGTERM and SIGHUP stop the keeper (and so its service); SIGINT is not for it."""
-  for signum in (signal.SIGTERM, signal.SIGHUP):
+  """SIGTERM, SIGHUP and SIGINT stop the keeper (and so its service). Handled, not ignored: an
+  ignored signal stays ignored in the service's processes (Ray's gentle cancel is a SIGINT)."""
+  for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
     signal.signal(signum, _stop_on_signal)
-  signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _main(module: str, start: str, stop: str, kwargs_json: str) -> None:
+def _main(module: str, start: str, stop: str, kwargs_json: str, grace_s: str) -> None:
   """The keeper process: stdin is the watched pipe, stdout the report pipe; `module.start`
   starts the service, `module.stop` (if not '') stops it at the end."""
   if _LIBC.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
@@ -146,10 +147,11 @@ def _main(module: str, start: str, stop: str, kwargs_json: str) -> None:
   except SystemExit:
     pass
   finally:
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+      signal.signal(signum, signal.SIG_IGN)  # The cleanup runs to its end.
     if stop and code == 0:
       _call(module, stop, _STOP_S)
-    stop_descendants()
+    stop_descendants(float(grace_s), float(grace_s))
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)  # pylint: disable=protected-access  # No atexit teardown of the service.
@@ -158,20 +160,23 @@ def _main(module: str, start: str, stop: str, kwargs_json: str) -> None:
 class Keeper:
   """The caller's side: the keeper process and the write end of its pipe."""
 
-  def __init__(self, process: subprocess.Popen, watched_write_end: int,
-               result: Any = None):
-    self.process, self._fd, self.result = process, watched_write_end, result
+  def __init__(self, process: subprocess.Popen, watched_write_end: int, *, grace_s: float):
+    self.process, self._fd, self.result = process, watched_write_end, None
+    self._grace_s = grace_s
 
   @classmethod
   def start(cls, module: str, start: str, kwargs: Mapping[str, Any], *, stop: str = '',
-            env: Optional[Mapping[str, str]] = None, timeout_s: float = 300.0) -> 'Keeper':
+            env: Optional[Mapping[str, str]] = None, timeout_s: float = 300.0,
+            grace_s: float = GRACE_S) -> 'Keeper':
     """Starts a keeper that calls `module.start(**kwargs)` and keeps what it starts, and at
-    the end `module.stop()` (if given) before stopping what is left; the start's JSON result
-    is `.result`. KeeperError (one line) if the start fails or times out."""
+    the end `module.stop()` (if given) before stopping what is left (`stop_descendants` with
+    `grace_s`); the start's JSON result is `.result`. KeeperError (one line) if the start fails
+    or times out."""
     read_end, write_end = os.pipe()  # Neither end is inherited by anything but the keeper.
     try:
       process = subprocess.Popen(
-          [sys.executable, '-m', __name__, module, start, stop, json.dumps(dict(kwargs))],
+          [sys.executable, '-m', __name__, module, start, stop, json.dumps(dict(kwargs)),
+           str(grace_s)],
           stdin=read_end, stdout=subprocess.PIPE, env=dict(env or os.environ),
           start_new_session=True)
     except BaseException:
@@ -179,7 +184,7 @@ class Keeper:
       raise
     finally:
       os.close(read_end)
-    keeper = cls(process, write_end)
+    keeper = cls(process, write_end, grace_s=grace_s)
     try:
       ready, _, _ = select.select([process.stdout], [], [], timeout_s)
       line = process.stdout.readline() if ready else b''
@@ -194,8 +199,9 @@ class Keeper:
     keeper.result = report['result']
     return keeper
 
-  def close(self, timeout_s: float = _STOP_S + 3 * GRACE_S) -> None:
+  def close(self) -> None:
     """Closes the pipe (the keeper stops everything it kept) and waits for the keeper."""
+    timeout_s = _STOP_S + 2 * self._grace_s + 30
     if self._fd is not None:
       os.close(self._fd)
       self._fd = None
@@ -209,4 +215,4 @@ class Keeper:
 
 
 if __name__ == '__main__':
-  _main(*sys.argv[1:5])
+  _main(*sys.argv[1:6])
