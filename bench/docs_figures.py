@@ -105,8 +105,13 @@ def main() -> int:
   compare_command = [sys.executable, '-m', 'launch.compare', os.path.join(out, SWEEP_NAME),
                      *COMPARE_ARGS, f'--output_dir={os.path.join(out, "comparison")}']
   machine = common.machine_line()
-  seconds = _run(sweep)
-  _run(compare_command)
+  try:
+    seconds = _run(sweep)
+    _run(compare_command)
+  except subprocess.CalledProcessError as e:
+    print(f'docs_figures: error: {" ".join(e.cmd[1:4])} ... exited {e.returncode} (see above); '
+          'nothing written', file=sys.stderr)
+    return 1
   os.makedirs(FIGURES_DIR, exist_ok=True)
   shutil.copyfile(os.path.join(out, 'comparison', 'runs.csv'), RUNS_CSV)
   shutil.copyfile(os.path.join(out, 'comparison', 'accuracy_vs_round.png'), FIGURE)
