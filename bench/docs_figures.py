@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+import textwrap
 import time
 from typing import Any, Mapping, Sequence
 
@@ -59,19 +60,17 @@ def read_runs(path: str = RUNS_CSV) -> pd.DataFrame:
 def readme_block(runs: pd.DataFrame, made: Mapping[str, Any]) -> str:
   """The README's text between the markers, from the runs table and the provenance."""
   table = compare.markdown(compare.grouped(runs, GROUP_BY))
-  return (
-      f'{BEGIN}\n'
-      'The sweep above (2 learning rates x 2 server optimizers x 3 seeds, 10 rounds on `digits`)\n'
-      f'took {made["sweep_seconds"]:.0f} s at `--parallel 1` on this project\'s shared 2-core '
-      f'machine (each run ~{made["sweep_seconds"] / len(runs):.0f} s, most of it TensorFlow\'s '
-      'import and the worker\'s start). Made by `make docs-figures` (`bench/docs_figures.py`) '
-      f'at commit `{made["commit"][:10]}`; `tests/bench/test_docs_figures.py` checks this block '
-      'against `docs/figures/digits_sweep_runs.csv` and `digits_sweep.json`. Its `groups.md`:\n'
-      f'\n{table}\n'
-      'and its `accuracy_vs_round.png`:\n\n'
-      '![Test accuracy per round, mean ± std over 3 seeds]'
-      '(docs/figures/digits_sweep_accuracy_vs_round.png)\n'
-      f'{END}')
+  prose = textwrap.fill(
+      'The sweep above (2 learning rates x 2 server optimizers x 3 seeds, 10 rounds on '
+      f'`digits`) took {made["sweep_seconds"]:.0f} s at `--parallel 1` on this project\'s shared '
+      f'2-core machine (each run ~{made["sweep_seconds"] / len(runs):.0f} s, most of it '
+      'TensorFlow\'s import and the worker\'s start). Made by `make docs-figures` '
+      f'(`bench/docs_figures.py`) at commit `{made["commit"][:10]}`; '
+      '`tests/bench/test_docs_figures.py` checks this block against '
+      '`docs/figures/digits_sweep_runs.csv` and `digits_sweep.json`. Its `groups.md`:', 95)
+  return (f'{BEGIN}\n{prose}\n\n{table}\nand its `accuracy_vs_round.png`:\n\n'
+          '![Test accuracy per round, mean ± std over 3 seeds]'
+          f'(docs/figures/digits_sweep_accuracy_vs_round.png)\n{END}')
 
 
 def replace_block(text: str, block: str) -> str:
