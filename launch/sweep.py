@@ -11,10 +11,13 @@ Each point is one run, `<root_output_dir>/<sweep_name>/<run_name>/`, named from 
 (`client_learning_rate=0.01-server_optimizer=adam-seed=1`), with its output in
 `<run_name>.log` beside it; `sweep.json` there records points, commands and states. A failed
 run does not stop the others; the exit code is 1 if any failed (130 if interrupted). Finished
-runs are skipped on a re-run and unfinished ones resume from their checkpoints.
+runs are skipped on a re-run and unfinished ones resume from their checkpoints. One sweep at a
+time runs in a sweep directory (a second one fails at once, exit 2); a file the sweep cannot
+write (a full disk) stops every run, with one line saying what to do.
 
 `--backend=ray` runs each point as a Ray task instead of a child process (`pip install .[ray]`),
-on a local Ray instance or, with `--ray_address`, a cluster whose nodes share this directory
+on a local Ray instance (listening on 127.0.0.1 only, kept by a process that stops all of it
+however the sweep ends) or, with `--ray_address`, a cluster whose nodes share this directory
 layout (same paths for the environment, the working directory and the results).
 """
 
@@ -286,12 +289,12 @@ def _main(fixed_args: list[str]) -> int:
     planned = plan_points(axes, fixed_args, sweep_dir)
     if not _DRY_RUN.value:
       lock = lock or _lock(sweep_dir)  # A new directory: made once every point is valid.
-  except (SweepError, grid.GridError, backends.BackendError, run_lock.RunInUseError) as e:
+  except (SweepError, grid.GridError, backends.BackendError, run_lock.RunInUseError,
+          state.SweepFileError) as e:
+    if lock:
+      lock.release()
     print(f'sweep: error: {e}', file=sys.stderr)
-    return 2
-  except state.SweepFileError as e:
-    print(f'sweep: error: {e}', file=sys.stderr)
-    return 1
+    return 1 if isinstance(e, state.SweepFileError) else 2
   parallel = _PARALLEL.value or len(os.sched_getaffinity(0))
   threads = pool.threads_per_job(parallel)
   for point, action in planned:
@@ -318,6 +321,7 @@ def _main(fixed_args: list[str]) -> int:
     sweep = state.SweepFile(os.path.join(sweep_dir, state.FILE_NAME), header=header,
                             points=[p for p, _ in planned])
   except state.SweepFileError as e:
+    lock.release()
     print(f'sweep: error: {e}', file=sys.stderr)
     return 1
   skipped = [p.name for p in sweep.points if p.state == state.SKIPPED]

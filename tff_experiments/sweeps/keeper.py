@@ -1,16 +1,16 @@
 """A keeper: a process that starts a service (the sweep's local Ray instance) and makes sure
 nothing it started outlives the process that asked for it, even if that one is SIGKILLed.
 
-`Keeper.start('module', 'function', kwargs)` runs `python -m tff_experiments.sweeps.keeper` in
-a session of its own (a Ctrl-C in the terminal reaches only the sweep). The keeper becomes a
-child subreaper (PR_SET_CHILD_SUBREAPER: every orphaned descendant is re-parented to it, so the
-whole tree stays below it whatever daemonizes), calls `module.function(**kwargs)`, which starts
-the service as its descendants, and reports the JSON result. Then it watches a pipe whose write
-end only the caller holds (not inherited by any child): end of file means the caller closed it
-or died, however. It then stops every descendant: SIGTERM once each, SIGKILL to those still
-alive `grace_s` later, until none is left; then it exits. SIGTERM, SIGHUP or SIGINT to the
-keeper does the same (it is in a session of its own: a Ctrl-C in the terminal reaches only the
-sweep, which stops its runs first).
+`Keeper.start('module', 'start', kwargs, stop='stop')` runs `python -m
+tff_experiments.sweeps.keeper` in a session of its own (a Ctrl-C in the terminal reaches only
+the sweep, which stops its runs first). The keeper becomes a child subreaper
+(PR_SET_CHILD_SUBREAPER: every orphaned descendant is re-parented to it, so the whole tree stays
+below it whatever daemonizes), calls `module.start(**kwargs)`, which starts the service as its
+descendants, and reports the JSON result. Then it watches a pipe whose write end only the
+caller holds (not inherited by any child): end of file means the caller closed it or died,
+however. It then calls `module.stop()` (the service's own shutdown), gives what is left
+`grace_s` to exit, sends SIGTERM once to each process still there, SIGKILL `grace_s` later,
+until none is left, and exits. SIGTERM, SIGHUP or SIGINT to the keeper does the same.
 """
 
 import ctypes
