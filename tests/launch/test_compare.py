@@ -166,6 +166,8 @@ def _compare(*args):
 def test_launch_compare_reads_damaged_runs_as_far_as_they_go_and_says_so(tmp_path):
   for name in ('good', 'tail', 'empty', 'missing'):
     _write_run(tmp_path / 's' / name, [0.1 * (r % 9) for r in range(1, 21)])
+    (tmp_path / 's' / name / 'summary.json').write_text(json.dumps(  # As a finished run's.
+        {'status': 'completed', 'rounds_completed': 20}))
   with open(tmp_path / 's' / 'tail' / 'metrics.csv', 'ab') as f:
     f.write(b'\xff\xfe\xfd')
   (tmp_path / 's' / 'empty' / 'metrics.csv').write_text('')
@@ -174,20 +176,20 @@ def test_launch_compare_reads_damaged_runs_as_far_as_they_go_and_says_so(tmp_pat
   done = _compare(tmp_path / 's', f'--output_dir={out}')
   assert done.returncode == 0, done.stderr
   warnings = [l for l in done.stderr.splitlines() if l.startswith('warning:')]
-  assert len(warnings) == 2 and warnings[0] == (
+  assert len(warnings) == 3 and warnings[0] == (
       'warning: empty (unreadable): metrics.csv is empty')
-  assert warnings[1].startswith(
+  assert warnings[1] == ('warning: missing (unreadable): metrics.csv is missing (summary.json '
+                         'records 20 rounds)')
+  assert warnings[2].startswith(
       'warning: tail (completed): metrics.csv: bytes that are not UTF-8 at byte ')
   table = pd.read_csv(out / 'runs.csv').set_index('run')
-  assert table['status'].to_dict() == {'good': 'completed', 'tail': 'completed',
-                                       'empty': 'unreadable', 'missing': 'completed'}
-  assert table.loc['tail', 'rounds'] == 20 == table.loc['good', 'rounds']
+  assert table['status'].to_dict() == {'empty': 'unreadable', 'good': 'completed',
+                                       'missing': 'unreadable', 'tail': 'completed'}
+  assert table.loc['tail', 'rounds'] == 20 == table.loc['good', 'rounds']  # All 20 valid rows.
   assert table.loc['tail', 'final_accuracy'] == table.loc['good', 'final_accuracy']
-  assert table['problems'].isna().to_dict() == {'good': True, 'tail': False, 'empty': False,
-                                                'missing': True}
-  # A summary.json without rounds_completed (as _write_run writes it): a run with no
-  # metrics.csv yet is not damage.
-  assert table.loc['missing', 'rounds'] == 0
+  assert table['problems'].isna().to_dict() == {'empty': False, 'good': True, 'missing': False,
+                                                'tail': False}
+  assert '| missing | unreadable | metrics.csv is missing' in (out / 'runs.md').read_text()
 
 
 def test_output_dir_must_be_a_directory_of_its_own(tmp_path):
