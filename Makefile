@@ -6,7 +6,7 @@ PYTHON ?= $(shell for p in python3.11 python3.10 python3.9 python3; do \
 	command -v $$p >/dev/null && $$p -c 'import sys; sys.exit(not (3, 9) <= sys.version_info[:2] <= (3, 11))' 2>/dev/null && { echo $$p; break; }; done)
 RUN := TF_CPP_MIN_LOG_LEVEL=2 PYTHONUNBUFFERED=1 $(VENV)/bin/python
 
-.PHONY: demo test bench lock clean-venv
+.PHONY: demo test bench docs-figures lock clean-venv
 
 $(VENV)/.installed: requirements.lock setup.py
 	@test -n "$(PYTHON)" || { echo "Python 3.9-3.11 is required (TensorFlow Federated 0.87 supports no other); none found on PATH." >&2; exit 1; }
@@ -29,6 +29,10 @@ test: $(VENV)/.installed $(VENV)/.installed-ray
 
 bench: $(VENV)/.installed
 	$(RUN) -m bench.round_time
+
+# The README's sweep/compare table and figure (docs/figures/digits_sweep*), from its commands.
+docs-figures: $(VENV)/.installed
+	$(RUN) -m bench.docs_figures
 
 lock: $(VENV)/.installed
 	$(VENV)/bin/python -m pip freeze --exclude-editable \

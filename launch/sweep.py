@@ -14,10 +14,13 @@ Each point is one run, `<root_output_dir>/<sweep_name>/<run_name>/`, named from 
 (`client_learning_rate=0.01-server_optimizer=adam-seed=1`), with its output in
 `<run_name>.log` beside it; `sweep.json` there records points, commands and states. A failed
 run does not stop the others; the exit code is 1 if any failed (130 if interrupted). Finished
-runs are skipped on a re-run and unfinished ones resume from their checkpoints.
+runs are skipped on a re-run and unfinished ones resume from their checkpoints. One sweep at a
+time runs in a sweep directory (a second one fails at once, exit 2); a file the sweep cannot
+write (a full disk) stops every run, with one line saying what to do.
 
 `--backend=ray` runs each point as a Ray task instead of a child process (`pip install .[ray]`),
-on a local Ray instance or, with `--ray_address`, a cluster whose nodes share this directory
+on a local Ray instance (listening on 127.0.0.1 only, kept by a process that stops all of it
+however the sweep ends) or, with `--ray_address`, a cluster whose nodes share this directory
 layout (same paths for the environment, the working directory and the results).
 """
 
@@ -47,6 +50,7 @@ from tff_experiments.core import applicability
 from tff_experiments.core import config as config_lib
 from tff_experiments.core import files
 from tff_experiments.results import run_dir
+from tff_experiments.results import run_lock
 # Imported for its side effect: it frees TFF's import-time default context, whose __del__
 # otherwise fails noisily at exit (the sweep itself runs no TFF computation).
 from tff_experiments.runtime import local_worker  # pylint: disable=unused-import
@@ -239,20 +243,32 @@ def _axes() -> list[grid.Axis]:
 
 def run_sweep(sweep: state.SweepFile, backend: backends.Backend, parallel: int, threads: int,
               address: Optional[str] = None) -> int:
-  """Runs the sweep's pending points with `backend`; the exit code (0, 1 if any failed, 2 if the
-  backend cannot run, 130 interrupted)."""
+  """Runs the sweep's pending points with `backend`; the exit code (0, 1 if any failed or a file
+  of the sweep cannot be written, 2 if the backend cannot run, 130 interrupted)."""
   by_name = {p.name: p for p in sweep.points}
   jobs = [pool.Job(key=p.name, command=p.command, log_path=p.log, cwd=os.getcwd(),
                    env={**os.environ, 'PYTHONUNBUFFERED': '1',
                         **{v: os.environ.get(v) or str(threads) for v in _THREAD_VARIABLES}})
           for p in sweep.points if p.state == state.PENDING]
   progress = progress_lib.Progress(sweep, len(jobs))
+  # A file the sweep cannot write (sweep.json, a log; e.g. a full disk) stops the sweep at the
+  # next tick: the callbacks record it rather than raise, so that stopping still reports every
+  # run (in memory) and the first error is the one told.
+  cannot_write: list[str] = []
+
+  def record(point: state.Point, **changes) -> None:
+    try:
+      sweep.update(point, **changes)
+    except state.SweepFileError as e:
+      cannot_write.append(str(e))
 
   def on_start(job: pool.Job) -> None:
-    with open(job.log_path, 'a', encoding='utf-8') as log:
-      log.write(f'=== {datetime.datetime.now().isoformat(timespec="seconds")}: '
-                f'{" ".join(job.command)}\n')
-    sweep.update(by_name[job.key], state=state.RUNNING)
+    try:
+      with open(job.log_path, 'a', encoding='utf-8') as log:
+        log.write(pool.log_header(job.command))
+    except OSError as e:
+      cannot_write.append(state.write_error(job.log_path, e))
+    record(by_name[job.key], state=state.RUNNING)
     progress.say(f'started {job.key}')
 
   def on_exit(job: pool.Job, code: int, seconds: float) -> None:
@@ -262,26 +278,51 @@ def run_sweep(sweep: state.SweepFile, backend: backends.Backend, parallel: int, 
     except files.FileError:
       summary = None
     new_state, status = state.outcome(code, summary)
-    message = state.failure_message(job.log_path) if new_state != state.DONE else None
-    sweep.update(point, state=new_state, status=status, exit_code=code,
-                 seconds=round(seconds, 1), message=message)
+    message = state.failure_message(job.log_path, code) if new_state != state.DONE else None
+    record(point, state=new_state, status=status, exit_code=code, seconds=round(seconds, 1),
+           message=message)
     progress.finished()
     progress.say(progress_lib.describe(point))
 
+  def on_tick() -> None:
+    if cannot_write:
+      raise state.SweepFileError(cannot_write[0])
+
   try:
     backend.build(parallel, cpus_per_job=threads, address=address, on_start=on_start,
-                  on_exit=on_exit).run(jobs)
+                  on_exit=on_exit, on_tick=on_tick).run(jobs)
   except backends.BackendError as e:
     progress.close()
     print(f'sweep: error: {e}', file=sys.stderr)
     return 2
+  except state.SweepFileError:
+    progress.close()
+    print(f'sweep: error: stopped every run: {cannot_write[0]}', file=sys.stderr)
+    return 1
   except KeyboardInterrupt:
     progress.close()
     print(f'interrupted: every run was stopped; run the same command again to resume the sweep '
           f'({os.path.dirname(sweep.path)})', file=sys.stderr)
     return 130
   progress.close()
+  if cannot_write:  # At the last run's end.
+    print(f'sweep: error: {cannot_write[0]}', file=sys.stderr)
+    return 1
   return progress_lib.report(sweep)
+
+
+def _lock(sweep_dir: str) -> run_lock.RunLock:
+  """The sweep directory, created if needed and locked: one sweep in it at a time
+  (run_lock.RunInUseError naming the pid holding it; SweepFileError on a full disk, else
+  SweepError if it cannot be made)."""
+  try:
+    os.makedirs(sweep_dir, exist_ok=True)
+    return run_lock.RunLock(sweep_dir, holder='sweep', name_flag='--sweep_name')
+  except OSError as e:
+    if e.errno in state.DISK_FULL_ERRNOS:
+      raise state.SweepFileError(state.write_error(sweep_dir, e)) from e
+    raise SweepError(f'--root_output_dir: cannot create or lock the sweep directory '
+                     f'{sweep_dir}: {e.strerror or e}') from e
 
 
 def _raise_keyboard_interrupt(signum, frame):
@@ -299,6 +340,7 @@ def main(argv: Sequence[str]) -> int:
 
 def _main(fixed_args: list[str]) -> int:
   """The sweep of the parsed flags, with `fixed_args` for every run; the exit code."""
+  lock = None
   try:
     backend = backends.check(_BACKEND.value, _RAY_ADDRESS.value)
     axes = _axes()
@@ -306,10 +348,17 @@ def _main(fixed_args: list[str]) -> int:
     if not sweep_name.strip() or os.sep in sweep_name or sweep_name in ('.', '..'):
       raise SweepError(f'--sweep_name={sweep_name!r}: must be a directory name')
     sweep_dir = os.path.join(os.path.abspath(os.path.expanduser(_ROOT.value)), sweep_name)
+    if os.path.isdir(sweep_dir) and not _DRY_RUN.value:
+      lock = _lock(sweep_dir)  # Before reading its runs: another sweep may be writing them.
     planned = plan_points(axes, fixed_args, sweep_dir)
-  except (SweepError, grid.GridError, backends.BackendError) as e:
+    if not _DRY_RUN.value:
+      lock = lock or _lock(sweep_dir)  # A new directory: made once every point is valid.
+  except (SweepError, grid.GridError, backends.BackendError, run_lock.RunInUseError,
+          state.SweepFileError) as e:
+    if lock:
+      lock.release()
     print(f'sweep: error: {e}', file=sys.stderr)
-    return 2
+    return 1 if isinstance(e, state.SweepFileError) else 2
   parallel = _PARALLEL.value or len(os.sched_getaffinity(0))
   threads = pool.threads_per_job(parallel)
   for point, action in planned:
@@ -331,18 +380,23 @@ def _main(fixed_args: list[str]) -> int:
   signal.signal(signal.SIGINT, signal.default_int_handler)
   for signum in (signal.SIGTERM, signal.SIGHUP):
     signal.signal(signum, _raise_keyboard_interrupt)
-  os.makedirs(sweep_dir, exist_ok=True)
   header = {'sweep_name': sweep_name, 'sweep_dir': sweep_dir,
             'grid': {a.flag: list(a.values) for a in axes}, 'fixed_args': fixed_args,
             'backend': _BACKEND.value, 'ray_address': _RAY_ADDRESS.value,
             'parallel': parallel, 'threads_per_run': threads,
             'started': datetime.datetime.now().isoformat(timespec='seconds')}
-  sweep = state.SweepFile(os.path.join(sweep_dir, state.FILE_NAME), header=header,
-                          points=[p for p, _ in planned])
+  try:
+    sweep = state.SweepFile(os.path.join(sweep_dir, state.FILE_NAME), header=header,
+                            points=[p for p, _ in planned])
+  except state.SweepFileError as e:
+    lock.release()
+    print(f'sweep: error: {e}', file=sys.stderr)
+    return 1
   skipped = [p.name for p in sweep.points if p.state == state.SKIPPED]
   if skipped:
     print(f'{len(skipped)} run(s) already finished, skipped: {", ".join(skipped)}')
-  return run_sweep(sweep, backend, parallel, threads, _RAY_ADDRESS.value)
+  with lock:
+    return run_sweep(sweep, backend, parallel, threads, _RAY_ADDRESS.value)
 
 
 def parse_flags(argv: Sequence[str]) -> list[str]:

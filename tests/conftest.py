@@ -9,6 +9,10 @@ import pytest
 
 from tff_experiments import settings
 from tff_experiments.runtime import local_worker
+from tff_experiments.sweeps import ray_pool
+
+# Before any test imports Ray: the local Ray instances of the tests' pools are local-only.
+os.environ.setdefault(*ray_pool.LOCAL_ONLY)
 
 # Small test settings (by flag name) over the flag defaults, for the digits dataset.
 _DEFAULTS = dict(

@@ -1,9 +1,11 @@
 """Sweeps in tests: trivial jobs for the backends, `launch.sweep` as a subprocess with failing
 points, and which processes are alive (children stopped, nothing left behind)."""
 
+import ipaddress
 import os
 import subprocess
 import sys
+import time
 
 from tff_experiments.core import files
 from tff_experiments.sweeps import pool
@@ -70,6 +72,74 @@ def processes_with(name: str, value: str) -> dict[int, str]:
     if alive(pid):
       found[int(pid)] = command
   return found
+
+
+def _socket_inodes(pid: int) -> set[int]:
+  inodes = set()
+  try:
+    for fd in os.listdir(f'/proc/{pid}/fd'):
+      target = os.readlink(f'/proc/{pid}/fd/{fd}')
+      if target.startswith('socket:['):
+        inodes.add(int(target[8:-1]))
+  except OSError:
+    pass
+  return inodes
+
+
+def _address(hex_address: str) -> ipaddress._BaseAddress:
+  """/proc/net/tcp's address: 32-bit words in host (little-endian) byte order."""
+  words = [bytes.fromhex(hex_address[i:i + 8])[::-1] for i in range(0, len(hex_address), 8)]
+  return ipaddress.ip_address(b''.join(words))
+
+
+def listening_sockets(pids) -> dict[tuple[str, int], int]:
+  """The TCP sockets (IPv4 and IPv6) the processes `pids` listen on: (address, port) -> pid."""
+  owner = {inode: pid for pid in pids for inode in _socket_inodes(pid)}
+  found = {}
+  for table in ('/proc/net/tcp', '/proc/net/tcp6'):
+    with open(table) as f:
+      for line in f.readlines()[1:]:
+        fields = line.split()
+        if fields[3] == '0A' and int(fields[9]) in owner:  # TCP_LISTEN.
+          address, port = fields[1].split(':')
+          found[(str(_address(address)), int(port, 16))] = owner[int(fields[9])]
+  return found
+
+
+def is_loopback(address: str) -> bool:
+  """127.0.0.0/8, ::1, or IPv4-mapped 127.x (a dual-stack socket bound to 127.0.0.1)."""
+  ip = ipaddress.ip_address(address)
+  return ip.is_loopback or bool(getattr(ip, 'ipv4_mapped', None) and ip.ipv4_mapped.is_loopback)
+
+
+# A process that records its pid (in the file argv[1]), then ignores SIGTERM for a minute; with
+# argv[2] == 'daemon' it first double-forks into a new session, as daemons do (its parent is
+# gone: the nearest subreaper, or init, inherits it).
+_STUBBORN = ('import os, signal, sys, time\n'
+             'if sys.argv[2] == "daemon":\n'
+             '  if os.fork(): os._exit(0)\n'
+             '  os.setsid()\n'
+             '  if os.fork(): os._exit(0)\n'
+             'signal.signal(signal.SIGTERM, signal.SIG_IGN)\n'
+             'open(sys.argv[1] + ".tmp", "w").write(str(os.getpid()))\n'
+             'os.rename(sys.argv[1] + ".tmp", sys.argv[1])\n'
+             'time.sleep(60)\n')
+
+
+def start_stubborn_processes(pid_dir: str) -> list[int]:
+  """A service for keeper.Keeper (it runs in the keeper): a child and a daemon that both
+  ignore SIGTERM; their pids once both run."""
+  files_ = [os.path.join(pid_dir, name) for name in ('child', 'daemon')]
+  for path, kind in zip(files_, ('child', 'daemon')):
+    subprocess.Popen([sys.executable, '-c', _STUBBORN, path, kind])
+  while not all(os.path.exists(path) for path in files_):
+    time.sleep(0.05)
+  return [int(open(path).read()) for path in files_]
+
+
+def fail_to_start() -> None:
+  """A service for keeper.Keeper that cannot start."""
+  raise RuntimeError('no such service\nsecond line')
 
 
 def failing_cache_dir(tmp_path) -> str:

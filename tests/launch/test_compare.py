@@ -156,3 +156,63 @@ def test_launch_compare_writes_tables_and_plots(tmp_path):
                             f'--output_dir={out}'], cwd=_ROOT, capture_output=True, text=True,
                            timeout=120)
   assert missing.returncode == 2 and 'none' in missing.stderr
+
+
+def _compare(*args):
+  return subprocess.run([sys.executable, '-m', 'launch.compare', *map(str, args)], cwd=_ROOT,
+                        capture_output=True, text=True, timeout=120)
+
+
+def test_launch_compare_reads_damaged_runs_as_far_as_they_go_and_says_so(tmp_path):
+  for name in ('good', 'tail', 'empty', 'missing'):
+    _write_run(tmp_path / 's' / name, [0.1 * (r % 9) for r in range(1, 21)])
+    (tmp_path / 's' / name / 'summary.json').write_text(json.dumps(  # As a finished run's.
+        {'status': 'completed', 'rounds_completed': 20}))
+  with open(tmp_path / 's' / 'tail' / 'metrics.csv', 'ab') as f:
+    f.write(b'\xff\xfe\xfd')
+  (tmp_path / 's' / 'empty' / 'metrics.csv').write_text('')
+  os.remove(tmp_path / 's' / 'missing' / 'metrics.csv')
+  out = tmp_path / 'out'
+  done = _compare(tmp_path / 's', f'--output_dir={out}')
+  assert done.returncode == 0, done.stderr
+  warnings = [l for l in done.stderr.splitlines() if l.startswith('warning:')]
+  assert len(warnings) == 3 and warnings[0] == (
+      'warning: empty (unreadable): metrics.csv is empty')
+  assert warnings[1] == ('warning: missing (unreadable): metrics.csv is missing (summary.json '
+                         'records 20 rounds)')
+  assert warnings[2].startswith(
+      'warning: tail (completed): metrics.csv: bytes that are not UTF-8 at byte ')
+  table = pd.read_csv(out / 'runs.csv').set_index('run')
+  assert table['status'].to_dict() == {'empty': 'unreadable', 'good': 'completed',
+                                       'missing': 'unreadable', 'tail': 'completed'}
+  assert table.loc['tail', 'rounds'] == 20 == table.loc['good', 'rounds']  # All 20 valid rows.
+  assert table.loc['tail', 'final_accuracy'] == table.loc['good', 'final_accuracy']
+  assert table['problems'].isna().to_dict() == {'empty': False, 'good': True, 'missing': False,
+                                                'tail': False}
+  assert '| missing | unreadable | metrics.csv is missing' in (out / 'runs.md').read_text()
+
+
+def test_output_dir_must_be_a_directory_of_its_own(tmp_path):
+  _write_run(tmp_path / 's' / 'a', [0.2, 0.4])
+  (tmp_path / 'file').write_text('mine')
+  for output_dir, what in [(tmp_path / 'file', 'is a file, not a directory'),
+                           (tmp_path / 's' / 'a', f'is the run directory {tmp_path / "s" / "a"}'),
+                           (tmp_path / 's' / 'a' / 'cmp',
+                            f'is inside the run directory {tmp_path / "s" / "a"}')]:
+    before = sorted(os.listdir(tmp_path / 's' / 'a'))
+    done = _compare(tmp_path / 's', f'--output_dir={output_dir}')
+    assert done.returncode == 2 and done.stdout == ''
+    assert done.stderr == f'compare: error: --output_dir={output_dir} {what}' + (
+        '' if 'file' in what else '; choose a directory of its own') + '\n'
+    assert sorted(os.listdir(tmp_path / 's' / 'a')) == before
+  assert (tmp_path / 'file').read_text() == 'mine'
+
+
+def test_only_the_files_it_wrote_are_listed(tmp_path):
+  _write_run(tmp_path / 's' / 'a', [0.2, 0.4])
+  (tmp_path / 'out').mkdir()
+  (tmp_path / 'out' / 'notes.txt').write_text('mine')
+  done = _compare(tmp_path / 's', f'--output_dir={tmp_path / "out"}')
+  assert done.returncode == 0, done.stderr
+  assert done.stdout.splitlines()[-1] == (f'1 runs (1 completed); wrote accuracy_vs_round.png, '
+                                          f'runs.csv, runs.md in {tmp_path / "out"}')

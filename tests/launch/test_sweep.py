@@ -1,6 +1,8 @@
 """launch.sweep: up-front validation, skip/resume planning, sweep.json, the process pool, and
 one end-to-end sweep on digits (a failing point among good ones, then a re-run that skips)."""
 
+import errno
+import json
 import os
 import re
 import subprocess
@@ -13,6 +15,8 @@ import sweep_helpers
 from launch import sweep
 from tff_experiments.core import files
 from tff_experiments.results import run_dir
+from tff_experiments.results import run_lock
+from tff_experiments.sweeps import backends
 from tff_experiments.sweeps import grid
 from tff_experiments.sweeps import pool
 from tff_experiments.sweeps import state
@@ -110,14 +114,6 @@ def test_sweep_json_is_rewritten_on_each_update(tmp_path):
   assert saved['points'][0]['state'] == 'failed' and saved['points'][0]['message'] == 'boom'
   with pytest.raises(ValueError):
     sweep_file.update(points[1], state='nonsense')
-
-
-def test_failure_message_is_the_childs_error_line(tmp_path):
-  log = tmp_path / 'x.log'
-  log.write_text('=== start\nround 1/2\nrun_experiment: error: --cache_dir=/x: not writable\n'
-                 'interrupted\n\n')
-  assert state.failure_message(str(log)) == 'run_experiment: error: --cache_dir=/x: not writable'
-  assert state.failure_message(str(tmp_path / 'missing.log')) is None
 
 
 def test_pool_runs_at_most_parallel_jobs_and_reports_failures(tmp_path):
@@ -253,3 +249,121 @@ def test_a_flag_that_applies_at_no_point_fails_the_sweep(tmp_path, axes, fixed, 
   with pytest.raises(sweep.SweepError, match=message):
     _plan(tmp_path, axes, fixed)
   assert not os.path.exists(tmp_path / 's')
+
+
+def _trivial_sweep(tmp_path, codes):
+  """sweep.json of points running `python -c <code>` (name -> code), as run_sweep takes it."""
+  points = [state.Point(name=name, values={}, run_dir=str(tmp_path / name),
+                        log=str(tmp_path / f'{name}.log'),
+                        command=[sys.executable, '-c', code], hparams={})
+            for name, code in codes.items()]
+  return state.SweepFile(str(tmp_path / 'sweep.json'), header={'sweep_name': 's'},
+                         points=points)
+
+
+def test_a_point_killed_by_a_signal_says_so_not_its_log_header(tmp_path, capsys):
+  sweep_file = _trivial_sweep(tmp_path, {
+      'killed': 'import os, signal; print("round 1/9"); os.kill(os.getpid(), signal.SIGKILL)'})
+  code = sweep.run_sweep(sweep_file, backends.BACKENDS.get('local'), parallel=1, threads=1)
+  assert code == 1
+  point = files.read_json(str(tmp_path / 'sweep.json'))['points'][0]
+  assert (point['state'], point['exit_code']) == ('failed', -9)
+  assert point['message'] == ("killed by SIGKILL (signal 9), not by the sweep (the kernel's "
+                              'out-of-memory killer, or another process); its last output: '
+                              'round 1/9')
+  printed = capsys.readouterr()
+  assert 'FAILED killed (exit -9): killed by SIGKILL (signal 9)' in printed.out
+  assert '===' not in printed.out + printed.err
+
+
+def test_a_child_still_running_after_the_grace_period_is_killed_with_a_note(tmp_path):
+  pid_file = tmp_path / 'stubborn.pid'
+  code = ('import os, signal, sys, time\n'
+          'signal.signal(signal.SIGTERM, signal.SIG_IGN)\n'
+          'open(sys.argv[1], "w").write(str(os.getpid()))\n'
+          'time.sleep(60)\n')
+  exits = {}
+  def tick():
+    if pid_file.exists() and pid_file.read_text():
+      raise KeyboardInterrupt
+  workers = pool.Pool(1, on_start=lambda job: None, on_exit=lambda j, c, s: exits.update({j.key: c}),
+                      on_tick=tick, poll_s=0.05, grace_s=0.5)
+  with pytest.raises(KeyboardInterrupt):
+    workers.run([sweep_helpers.job(tmp_path, 'stubborn', code, args=[str(pid_file)])])
+  assert exits == {'stubborn': -9}
+  assert state.failure_message(str(tmp_path / 'stubborn.log'), -9) == (
+      'killed by SIGKILL (signal 9): the sweep killed it (SIGKILL): still running 0 s after '
+      'SIGTERM (or a second Ctrl-C) when the sweep was stopped')
+
+
+def test_a_full_disk_stops_the_sweep_with_one_line_and_an_intact_sweep_json(
+    tmp_path, monkeypatch, capsys):
+  sleeper = ('import signal, sys, time\n'
+             'signal.signal(signal.SIGTERM, lambda *a: sys.exit(130))\n'
+             'time.sleep(60)\n')
+  sweep_file = _trivial_sweep(tmp_path, {'quick': 'pass', 'slow': sleeper, 'queued': sleeper})
+  fsync, calls = os.fsync, []
+  def fsync_until_the_disk_is_full(fd):  # Both starts fit; the quick point's end does not.
+    calls.append(fd)
+    if len(calls) > 2:
+      raise OSError(errno.ENOSPC, 'No space left on device')
+    fsync(fd)
+  monkeypatch.setattr(os, 'fsync', fsync_until_the_disk_is_full)
+  code = sweep.run_sweep(sweep_file, backends.BACKENDS.get('local'), parallel=2, threads=1)
+  monkeypatch.setattr(os, 'fsync', fsync)
+  err = capsys.readouterr().err
+  assert code == 1
+  assert err == (f'sweep: error: stopped every run: cannot write {tmp_path / "sweep.json"}: the '
+                 'disk is full; free space and run the same command again to resume the '
+                 'sweep\n')
+  saved = json.loads((tmp_path / 'sweep.json').read_text())  # The last write that fitted.
+  assert saved['counts'] == {'running': 2, 'pending': 1}
+  assert sorted(os.listdir(tmp_path)) == ['quick.log', 'slow.log', 'sweep.json']  # No temp.
+  slow = sweep_file.points[1]  # Stopped (SIGTERM) rather than left to sleep; queued not run.
+  assert (slow.state, slow.exit_code) == ('interrupted', 130) or slow.exit_code == -15
+  assert sweep_file.points[2].state == 'pending'
+
+
+def test_a_sweep_directory_in_use_is_refused_naming_it_and_the_pid(tmp_path, capsys):
+  sweep_dir = tmp_path / 's'
+  sweep_dir.mkdir()
+  argv = ['sweep', '--seeds=0', f'--root_output_dir={tmp_path}', '--sweep_name=s', '--',
+          *_FIXED]
+  with run_lock.RunLock(str(sweep_dir)):  # As another sweep of it holds it.
+    try:
+      assert sweep.main(sweep.FLAGS(argv)) == 2
+    finally:
+      sweep.FLAGS.unparse_flags()
+  assert capsys.readouterr().err == (
+      f'sweep: error: {sweep_dir} is in use by pid {os.getpid()} (another sweep of it is '
+      'going); wait for it to finish, or choose another --sweep_name\n')
+  assert sorted(os.listdir(sweep_dir)) == ['.lock']  # Nothing else was written.
+
+
+@pytest.mark.slow
+def test_two_identical_sweeps_at_once_the_second_fails_fast_and_changes_nothing(tmp_path):
+  fixed = [f for f in _FIXED if not f.startswith('--total_rounds')]
+  args = [sys.executable, '-m', 'launch.sweep', f'--root_output_dir={tmp_path}',
+          '--sweep_name=s', '--seeds=0', '--', *fixed, '--total_rounds=100000']
+  env = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2'}
+  first = subprocess.Popen(args, cwd=sweep_helpers.ROOT, env=env, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+  log = tmp_path / 's' / 'seed=0.log'
+  deadline = time.monotonic() + 300
+  while not (log.exists() and 'round ' in log.read_text()):  # Its run is training.
+    assert first.poll() is None and time.monotonic() < deadline
+    time.sleep(0.2)
+  before = (tmp_path / 's' / 'sweep.json').read_text()
+  second = subprocess.run(args, cwd=sweep_helpers.ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+  assert second.returncode == 2 and second.stdout == ''
+  assert second.stderr == (f'sweep: error: {tmp_path / "s"} is in use by pid {first.pid} '
+                           '(another sweep of it is going); wait for it to finish, or choose '
+                           'another --sweep_name\n')
+  assert (tmp_path / 's' / 'sweep.json').read_text() == before
+  assert log.read_text().count('=== ') == 1  # The second started nothing.
+  first.terminate()  # Stopped as Ctrl-C stops it: the run is interrupted, not failed.
+  out, err = first.communicate(timeout=300)
+  assert first.returncode == 130, out + err
+  saved = files.read_json(str(tmp_path / 's' / 'sweep.json'))
+  assert [(p['state'], p['status']) for p in saved['points']] == [('interrupted', 'interrupted')]

@@ -51,7 +51,9 @@ def test_one_row_per_run_and_round_with_only_varying_settings(tmp_path):
   _write_run(tmp_path / 'r3', rows=_rows(0.1), seed=2, server_optimizer='adam')
   frame = load_runs.load_runs(str(tmp_path))
   assert load_runs.hparam_columns(frame) == ['seed', 'server_optimizer']
-  assert list(frame.columns[:5]) == ['run', 'run_dir', 'status', 'seed', 'server_optimizer']
+  assert list(frame.columns[:6]) == ['run', 'run_dir', 'status', 'problems', 'seed',
+                                     'server_optimizer']
+  assert frame['problems'].isna().all()
   assert 'dataset' not in frame and 'experiment_name' not in frame
   assert 'server_momentum' not in frame  # Recorded by one run only: it does not vary.
   assert list(frame['run']) == ['r1', 'r1', 'r2', 'r2', 'r2', 'r3']
@@ -117,3 +119,36 @@ def test_a_sweep_whose_every_point_failed_still_loads(tmp_path):
        'hparams': {**_BASE, 'experiment_name': 'bad'}}]}))
   frame = load_runs.load_runs(str(tmp_path))
   assert list(frame['run']) == ['bad'] and list(frame['status']) == ['failed']
+
+
+def test_damaged_runs_are_read_as_far_as_they_go_and_marked(tmp_path):
+  summary = {'status': 'completed', 'rounds_completed': 20}
+  intact = _write_run(tmp_path / 'intact', rows=_rows(*[0.1] * 20))
+  for name in ('garbled', 'empty', 'missing', 'tail', 'short'):
+    run = _write_run(tmp_path / name, rows=_rows(*[0.5] * 20), summary=None)
+    (run / 'summary.json').write_text(json.dumps(summary))
+  (tmp_path / 'garbled' / 'metrics.csv').write_text('\x00\x01garbage\n')
+  (tmp_path / 'empty' / 'metrics.csv').write_text('')
+  os.remove(tmp_path / 'missing' / 'metrics.csv')
+  with open(tmp_path / 'tail' / 'metrics.csv', 'ab') as f:
+    f.write(b'\xff\xfe\xfd')
+  pd.DataFrame(_rows(*[0.5] * 12)).to_csv(tmp_path / 'short' / 'metrics.csv', index=False)
+  (intact / 'summary.json').write_text('{"status": "compl')
+  frame = load_runs.load_runs(str(tmp_path))
+  runs = frame.groupby('run', sort=False).agg(
+      status=('status', 'first'), problems=('problems', 'first'), rounds=('round_num', 'max'))
+  assert runs['status'].to_dict() == {
+      'empty': 'unreadable', 'garbled': 'unreadable', 'intact': 'running',
+      'missing': 'unreadable', 'short': 'completed', 'tail': 'completed'}
+  assert runs.loc['tail', 'rounds'] == 20 and runs.loc['short', 'rounds'] == 12
+  assert runs.loc['intact', 'rounds'] == 20  # Its rounds read; its summary could not be.
+  assert runs['problems'].to_dict() == {
+      'empty': 'metrics.csv is empty',
+      'garbled': "metrics.csv: its header is not a metrics header ('\\x00\\x01garbage'); no "
+                 'row read',
+      'intact': 'summary.json is not readable JSON',
+      'missing': 'metrics.csv is missing (summary.json records 20 rounds)',
+      'short': 'metrics.csv holds rounds up to 12 of the 20 summary.json records',
+      'tail': f'metrics.csv: bytes that are not UTF-8 at byte '
+              f'{os.path.getsize(tmp_path / "tail" / "metrics.csv") - 3}; 20 row(s) before them '
+              'read'}

@@ -10,6 +10,7 @@ import pytest
 
 import sweep_helpers
 from tff_experiments.sweeps import ray_pool
+from tff_experiments.sweeps import state
 
 ray = pytest.importorskip(
     'ray', reason='Ray is an optional extra: pip install --no-deps -r requirements-ray.lock')
@@ -18,9 +19,10 @@ ray = pytest.importorskip(
 @pytest.fixture(scope='module', autouse=True)
 def ray_session():
   """A local Ray instance for the module's pools (a pool leaves an initialized Ray running)."""
-  ray_pool.start_ray(None, num_cpus=2)
+  kept = ray_pool.start_ray(None, num_cpus=2)
   yield
   ray.shutdown()
+  kept.close()
 
 
 def _record():
@@ -73,6 +75,9 @@ def test_a_child_ignoring_sigterm_is_killed_after_the_grace_period(tmp_path):
   with pytest.raises(KeyboardInterrupt):
     workers.run([sweep_helpers.job(tmp_path, 'stubborn', code, args=[str(pid_file)])])
   assert exits == {'stubborn': -signal.SIGKILL} and time.monotonic() - began < 30
+  assert state.failure_message(str(tmp_path / 'stubborn.log'), -signal.SIGKILL).startswith(
+      'killed by SIGKILL (signal 9): the sweep cancelled its Ray task by force when it was '
+      'stopped')
   deadline = time.monotonic() + 10
   while sweep_helpers.alive(int(pid_file.read_text())):
     assert time.monotonic() < deadline, 'the child outlived its task'

@@ -25,6 +25,7 @@ UPLINK_BITS = ('uplink_bits_round', 'uplink_bits')
 UPLINK_BITS_PER_CLIENT = 'uplink_bits_per_client'
 CLIENT_COUNT_COLUMNS = ('train/num_clients', 'plan/clients_reporting')
 EPSILON = 'epsilon'
+PROBLEMS = 'problems'  # What of a run could not be read (load_runs), else blank.
 # Numbers of the per-run table, in order, with their headers and formats.
 NUMBERS = {
     'rounds': ('rounds', '{:.0f}'),
@@ -87,17 +88,19 @@ def _run_numbers(rows: pd.DataFrame) -> dict[str, Any]:
 
 
 def per_run(frame: pd.DataFrame) -> pd.DataFrame:
-  """One row per run: run, status, the varying settings, then `NUMBERS` (optional ones only
-  when some run has them)."""
+  """One row per run: run, status, `problems` (only when some run has any: what of it could
+  not be read), the varying settings, then `NUMBERS` (optional ones only when some run has
+  them)."""
   hparams = load_runs.hparam_columns(frame)
   rows = []
   for run, group in frame.groupby('run', sort=False):
     first = group.iloc[0]
-    rows.append({'run': run, 'status': first['status'], **{h: first[h] for h in hparams},
-                 **_run_numbers(group)})
+    rows.append({'run': run, 'status': first['status'], PROBLEMS: first.get(PROBLEMS),
+                 **{h: first[h] for h in hparams}, **_run_numbers(group)})
   table = pd.DataFrame(rows)
   numbers = [n for n in NUMBERS if n in table and (n not in _OPTIONAL or table[n].notna().any())]
-  table = table[['run', 'status', *hparams, *numbers]]
+  problems = [PROBLEMS] if table[PROBLEMS].notna().any() else []
+  table = table[['run', 'status', *problems, *hparams, *numbers]]
   table.attrs['hparams'] = hparams
   return table
 
@@ -110,7 +113,8 @@ def _status_counts(statuses: pd.Series) -> str:
 def grouped(table: pd.DataFrame, over: Sequence[str]) -> pd.DataFrame:
   """Rows of `per_run` that differ only in the settings `over` -> one row each: the other
   settings, `runs`, `status` counts, and `<number>_mean` / `<number>_std` (ddof=1) per number;
-  with rounds to target, `reached_target` ('2/3') counts the runs that reached it."""
+  with rounds to target, `reached_target` ('2/3') counts the runs that reached it; where some
+  run has problems, `problems` ('1/3') counts the runs with any."""
   hparams = list(table.attrs.get('hparams', []))
   keys = [h for h in hparams if h not in over]
   numbers = [n for n in NUMBERS if n in table]
@@ -121,6 +125,8 @@ def grouped(table: pd.DataFrame, over: Sequence[str]) -> pd.DataFrame:
     row = {k: group[k].iloc[0] for k in keys}
     row['runs'] = len(group)
     row['status'] = _status_counts(group['status'])
+    if PROBLEMS in table:
+      row[PROBLEMS] = f'{int(group[PROBLEMS].notna().sum())}/{len(group)}'
     for number in numbers:
       values = group[number].astype(float).dropna()
       row[f'{number}_mean'] = values.mean() if len(values) else math.nan
@@ -160,14 +166,13 @@ def markdown(table: pd.DataFrame) -> str:
   hparams = list(table.attrs.get('hparams', []))
   if 'runs' in table:  # Grouped.
     numbers = [n for n in NUMBERS if f'{n}_mean' in table]
-    headers = [*hparams, 'runs', 'status', *(NUMBERS[n][0] for n in numbers)]
-    if 'reached_target' in table:
-      headers.insert(len(hparams) + 2, 'reached target')
+    extra = [(c, c.replace('_', ' ')) for c in (PROBLEMS, 'reached_target') if c in table]
+    headers = [*hparams, 'runs', 'status', *(h for _, h in extra),
+               *(NUMBERS[n][0] for n in numbers)]
     rows = []
     for _, r in table.iterrows():
       cells = [_format_value(r[h]) for h in hparams] + [str(r['runs']), r['status']]
-      if 'reached_target' in table:
-        cells.append(r['reached_target'])
+      cells += [r[c] for c, _ in extra]
       for n in numbers:
         mean, std = _format_number(n, r[f'{n}_mean']), r[f'{n}_std']
         cells.append(mean if std is None or math.isnan(std) else
@@ -175,7 +180,9 @@ def markdown(table: pd.DataFrame) -> str:
       rows.append(cells)
     return _markdown(headers, rows)
   numbers = [n for n in NUMBERS if n in table]
-  headers = ['run', 'status', *hparams, *(NUMBERS[n][0] for n in numbers)]
-  rows = [[r['run'], r['status'], *(_format_value(r[h]) for h in hparams),
+  problems = [PROBLEMS] if PROBLEMS in table else []
+  headers = ['run', 'status', *problems, *hparams, *(NUMBERS[n][0] for n in numbers)]
+  rows = [[r['run'], r['status'], *(_format_value(r[p]) for p in problems),
+           *(_format_value(r[h]) for h in hparams),
            *(_format_number(n, r[n]) for n in numbers)] for _, r in table.iterrows()]
   return _markdown(headers, rows)

@@ -13,7 +13,11 @@ run is read from its own files, never from its directory name: `hparams.json` (i
   run_dir       the run directory
   status        summary.json's status (completed, diverged, target_reached, failed,
                 interrupted, ...), `running` while its lock is held or before it has a summary,
-                `unfinished` if it stopped without one
+                `unfinished` if it stopped without one, `unreadable` if its metrics.csv is
+                damaged or missing and no round of it could be read
+  problems      what of the run's files could not be read (blank if nothing): a damaged
+                metrics.csv (the rows before the damage are kept), fewer rounds than its
+                summary.json records, an unreadable hparams.json or summary.json
   <hparams>     the settings that vary across the runs (`frame.attrs['hparams']` lists them):
                 a setting varies if the runs that record it do not all agree
   round_num, <metrics.csv columns>
@@ -32,10 +36,12 @@ from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 import pandas as pd
 
 from tff_experiments.core import files
+from tff_experiments.results import read_metrics
 from tff_experiments.results import summary as summary_lib
 
 HPARAMS, METRICS, SUMMARY, SWEEP = 'hparams.json', 'metrics.csv', 'summary.json', 'sweep.json'
 SUMMARY_PREFIX = 'summary/'
+UNREADABLE = 'unreadable'  # The status of a run none of whose rounds could be read.
 # Settings that name a run rather than describe it: never a hyperparameter column.
 _NOT_HPARAMS = ('experiment_name',)
 _LOCK_FILE = '.lock'
@@ -93,24 +99,34 @@ def run_status(run_dir: str, summary: Optional[Mapping[str, Any]]) -> str:
   return 'unfinished' if held is False else 'running'
 
 
-def _read_json(path: str) -> Optional[Any]:
+def _read_json(path: str, problems: Optional[list[str]] = None) -> Optional[Any]:
+  """The JSON in `path`, None if absent or unreadable (then said in `problems`, if given)."""
   try:
     return files.read_json(path)
-  except (OSError, ValueError):
+  except (OSError, ValueError) as e:
+    if problems is not None:
+      problems.append(f'{os.path.basename(path)} is not readable JSON'
+                      if isinstance(e, ValueError) else
+                      f'{os.path.basename(path)} cannot be read ({e.strerror})')
     return None
 
 
 def read_run(run_dir: str) -> dict[str, Any]:
-  """One run: {'run_dir', 'hparams', 'summary', 'status', 'metrics' (DataFrame)}."""
-  hparams = _read_json(os.path.join(run_dir, HPARAMS)) or {}
-  summary = _read_json(os.path.join(run_dir, SUMMARY))
+  """One run: {'run_dir', 'hparams', 'summary', 'status', 'metrics' (DataFrame), 'problems'
+  (what of it could not be read, or None)}. Its metrics are the rows of metrics.csv up to any
+  damage; a run with a damaged or missing metrics.csv and no row read is `unreadable`."""
+  problems: list[str] = []
+  hparams = _read_json(os.path.join(run_dir, HPARAMS), problems) or {}
+  summary = _read_json(os.path.join(run_dir, SUMMARY), problems)
   metrics_path = os.path.join(run_dir, METRICS)
-  try:
-    metrics = pd.read_csv(metrics_path)
-  except (OSError, ValueError, pd.errors.EmptyDataError):
-    metrics = pd.DataFrame({'round_num': pd.Series(dtype=float)})
+  metrics, damage = read_metrics.read(metrics_path)
+  missing = damage or read_metrics.missing_rounds(
+      metrics_path, metrics, (summary or {}).get('rounds_completed'))
+  problems += [missing] if missing else []
   status = run_status(run_dir, summary)
-  if summary is None and os.path.exists(metrics_path) and len(metrics):
+  if missing and not len(metrics):
+    status = UNREADABLE
+  if summary is None and not missing and len(metrics):
     try:
       summary = summary_lib.summarize(
           metrics_path, target_accuracy=hparams.get('target_accuracy'), status=status,
@@ -118,7 +134,7 @@ def read_run(run_dir: str) -> dict[str, Any]:
     except (OSError, ValueError, KeyError):
       summary = None
   return {'run_dir': run_dir, 'hparams': hparams, 'summary': summary or {'status': status},
-          'status': status, 'metrics': metrics}
+          'status': status, 'metrics': metrics, 'problems': '; '.join(problems) or None}
 
 
 def _placeholder(point: Mapping[str, Any]) -> dict[str, Any]:
@@ -126,7 +142,7 @@ def _placeholder(point: Mapping[str, Any]) -> dict[str, Any]:
   status = point.get('state') or 'pending'
   return {'run_dir': os.path.abspath(point['run_dir']), 'hparams': point.get('hparams', {}),
           'summary': {'status': status, 'message': point.get('message')}, 'status': status,
-          'metrics': pd.DataFrame({'round_num': pd.Series(dtype=float)})}
+          'metrics': pd.DataFrame({'round_num': pd.Series(dtype=float)}), 'problems': None}
 
 
 def _runs_of(path: str, seen: set[str]) -> list[dict[str, Any]]:
@@ -189,10 +205,12 @@ def load_runs(paths: Union[str, Sequence[str]]) -> pd.DataFrame:
     summary = {f'{SUMMARY_PREFIX}{k}': _cell(v) for k, v in run['summary'].items()}
     summary_names += [c for c in summary if c not in summary_names]
     head = {'run': label, 'run_dir': run['run_dir'], 'status': run['status'],
+            'problems': run['problems'],
             **{k: _cell(run['hparams'].get(k)) for k in hparam_names}, **summary}
     frames.append(metrics.reset_index(drop=True).assign(
         **{k: [v] * len(metrics) for k, v in head.items()}))
-  columns = ['run', 'run_dir', 'status', *hparam_names, *metric_names, *summary_names]
+  columns = ['run', 'run_dir', 'status', 'problems', *hparam_names, *metric_names,
+             *summary_names]
   frame = pd.concat(frames, ignore_index=True, sort=False).reindex(columns=columns)
   frame.attrs['hparams'] = hparam_names
   return frame

@@ -33,9 +33,9 @@ class Runner(Protocol):
 @dataclasses.dataclass(frozen=True)
 class Backend:
   """One way to run the jobs: `build(parallel, *, cpus_per_job, address, on_start, on_exit)`;
-  `require()` raises BackendError before the sweep starts if it cannot run here."""
+  `require(address)` raises BackendError before the sweep starts if it cannot run here."""
   build: Callable[..., Runner]
-  require: Callable[[], None] = lambda: None
+  require: Callable[[Optional[str]], None] = lambda address: None
   takes_address: bool = False   # Whether --ray_address means something to it.
 
 
@@ -50,7 +50,8 @@ def _ray(parallel: int, *, cpus_per_job: int, address: Optional[str], **callback
 
 BACKENDS: registry.Registry[Backend] = registry.Registry('sweep backend', flag='backend', entries={
     'local': Backend(build=_local),
-    'ray': Backend(build=_ray, require=ray_pool.import_ray, takes_address=True),
+    'ray': Backend(build=_ray, require=lambda address: ray_pool.import_ray(local=not address),
+                   takes_address=True),
 })
 
 
@@ -59,5 +60,5 @@ def check(name: str, address: Optional[str]) -> Backend:
   backend = BACKENDS.get(name)
   if address and not backend.takes_address:
     raise BackendError(f'--ray_address={address} needs --backend=ray (not --backend={name})')
-  backend.require()
+  backend.require(address)
   return backend

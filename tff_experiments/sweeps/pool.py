@@ -9,6 +9,7 @@ resumes from the checkpoint) and SIGKILL after a grace period.
 
 import ctypes
 import dataclasses
+import datetime
 import os
 import signal
 import subprocess
@@ -16,6 +17,10 @@ import time
 from typing import Callable, Mapping, Optional, Sequence
 
 _PR_SET_PDEATHSIG = 1
+# A job's log: each attempt starts with a header line (`=== <time>: <command>`); lines the pool
+# adds about an attempt (why it stopped it by force) start with NOTE_PREFIX.
+HEADER_PREFIX = '=== '
+NOTE_PREFIX = 'sweep: '
 _LIBC = ctypes.CDLL(None, use_errno=True)
 
 
@@ -31,6 +36,21 @@ class Job:
   log_path: str
   env: Mapping[str, str]
   cwd: Optional[str] = None
+
+
+def log_header(command: Sequence[str]) -> str:
+  """The line that starts an attempt in a job's log: the time and the command."""
+  when = datetime.datetime.now().isoformat(timespec='seconds')
+  return f'{HEADER_PREFIX}{when}: {" ".join(command)}\n'
+
+
+def add_note(job: Job, text: str) -> None:
+  """Appends the pool's note on `job`'s attempt to its log (best effort: e.g. a full disk)."""
+  try:
+    with open(job.log_path, 'a', encoding='utf-8') as log:
+      log.write(f'\n{NOTE_PREFIX}{text}\n')
+  except OSError:
+    pass
 
 
 def _terminate_with(parent_pid: int) -> Callable[[], None]:
@@ -118,8 +138,10 @@ class Pool:
     except KeyboardInterrupt:
       pass
     finally:
-      for _, process, _ in self._running.values():
+      for job, process, _ in self._running.values():
         if process.poll() is None:
           process.kill()
+          add_note(job, f'the sweep killed it (SIGKILL): still running {self._grace_s:.0f} s '
+                   'after SIGTERM (or a second Ctrl-C) when the sweep was stopped')
         process.wait()
       self._reap()

@@ -23,10 +23,12 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from typing import Any, Callable, Optional, Sequence
 
+from tff_experiments.sweeps import keeper
 from tff_experiments.sweeps import pool
 
 _INSTALL_HINT = ('pip install .[ray], or pip install --no-deps -r requirements-ray.lock '
@@ -36,10 +38,22 @@ _KILLED = -int(signal.SIGKILL)    # Its worker was killed after the grace period
 # No usage reports sent from the sweep's machine; no warning about a default that will change
 # (the children get the job's environment anyway).
 _RAY_ENVIRONMENT = {'RAY_USAGE_STATS_ENABLED': '0', 'RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO': '0'}
+# Read by Ray when it is imported: '0' makes its node address 127.0.0.1 (its default on macOS
+# and Windows), so that a local instance listens on loopback only and its drivers reach it
+# there (on Linux, Ray 2.50 otherwise rewrites a 127.0.0.1 address to the machine's own).
+LOCAL_ONLY = ('RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER', '0')
 
 
-def import_ray() -> Any:
-  """The `ray` module; pool.BackendError naming --backend and how to install it if missing."""
+def import_ray(local: bool = False) -> Any:
+  """The `ray` module; pool.BackendError naming --backend and how to install it if missing.
+  `local`: for a local instance, reached on 127.0.0.1 (LOCAL_ONLY, set before Ray's import)."""
+  name, value = LOCAL_ONLY
+  if local:
+    if sys.modules.get('ray') is not None and os.environ.get(name) != value:
+      raise pool.BackendError(f'--backend=ray: Ray was imported in this process before its '
+                              f'local instance could be made local-only; set {name}={value} '
+                              'before importing it')
+    os.environ[name] = value
   try:
     import ray  # pylint: disable=g-import-not-at-top,import-outside-toplevel
   except ImportError as e:
@@ -71,35 +85,65 @@ def run_job(job: pool.Job, grace_s: float) -> int:
       return process.wait()
 
 
-def start_ray(address: Optional[str], num_cpus: int) -> None:
-  """`ray.init`: a new local Ray instance with `num_cpus` CPUs and no dashboard if `address` is
-  None (never an instance found through RAY_ADDRESS: that is `--ray_address=auto`), else the
-  cluster at `address`. Quiet: Ray's own logging at errors only, the tasks' output not sent
-  here (each run has its log). pool.BackendError (one line) if Ray cannot start or connect.
+def start_local_instance(num_cpus: int) -> str:
+  """Runs in the keeper (`keeper.Keeper`): `ray.init` of a new local Ray instance with
+  `num_cpus` CPUs, no dashboard, everything it listens on bound to 127.0.0.1; its GCS address."""
+  ray = import_ray(local=True)
+  context = ray.init(address='local', num_cpus=num_cpus, include_dashboard=False,
+                     logging_level=logging.ERROR, log_to_driver=False)
+  return context.address_info['gcs_address']
+
+
+def stop_local_instance() -> None:
+  """Runs in the keeper at the end: stops the instance `start_local_instance` started."""
+  import_ray(local=True).shutdown()
+
+
+def start_ray(address: Optional[str], num_cpus: int) -> Optional[keeper.Keeper]:
+  """`ray.init`, connected to a new local Ray instance with `num_cpus` CPUs if `address` is None
+  (never one found through RAY_ADDRESS: that is `--ray_address=auto`), else to the cluster at
+  `address`. Quiet: Ray's own logging at errors only, the tasks' output not sent here (each run
+  has its log). pool.BackendError (one line) if Ray cannot start or connect.
+
+  The local instance runs inside a keeper process (returned: `close()` it after
+  `ray.shutdown()`), never as children of this one, so that when this process dies, even by
+  SIGKILL, the keeper stops every process of the instance (Ray's own fate sharing misses its
+  agents) and the runs.
 
   `ray.init` replaces this process's SIGTERM handler with one that exits at once (stopping a
   local instance under the runs' feet); the caller's is put back, so that SIGTERM still stops
   the runs as Ctrl-C does (the sweep turns both into KeyboardInterrupt).
   """
-  ray = import_ray()
+  ray = import_ray(local=address is None)
   for name, value in _RAY_ENVIRONMENT.items():
     os.environ.setdefault(name, value)
   options = dict(logging_level=logging.ERROR, log_to_driver=False)
+  kept = None
   if address is None:
-    options.update(address='local', num_cpus=num_cpus, include_dashboard=False)
+    try:
+      kept = keeper.Keeper.start(__name__, start_local_instance.__name__,
+                                 {'num_cpus': num_cpus}, stop=stop_local_instance.__name__)
+    except keeper.KeeperError as e:
+      raise pool.BackendError(f'--backend=ray: cannot start a local Ray instance: {e}') from e
+    options.update(address=kept.result)
   else:
     options.update(address=address)
   main_thread = threading.current_thread() is threading.main_thread()
   sigterm_handler = signal.getsignal(signal.SIGTERM) if main_thread else None
   try:
     ray.init(**options)
-  except Exception as e:  # pylint: disable=broad-except  # ConnectionError, ValueError, ...
+  except BaseException as e:
+    if kept:
+      kept.close()
+    if not isinstance(e, Exception):
+      raise
     what = (f'--ray_address={address}: cannot connect to Ray' if address else
-            '--backend=ray: cannot start a local Ray instance')
+            '--backend=ray: cannot connect to its local Ray instance')
     raise pool.BackendError(f'{what}: {_first_line(e)}') from e
   finally:
     if sigterm_handler is not None:
       signal.signal(signal.SIGTERM, sigterm_handler)
+  return kept
 
 
 def _first_line(error: BaseException) -> str:
@@ -122,20 +166,12 @@ class RayPool:
     if parallel < 1 or cpus_per_job < 1:
       raise ValueError(f'parallel and cpus_per_job must be >= 1, got {parallel}, '
                        f'{cpus_per_job}')
-    self._ray = import_ray()
+    self._ray = import_ray(local=address is None)
     self._parallel, self._cpus, self._address = parallel, cpus_per_job, address
     self._on_start, self._on_exit = on_start, on_exit
     self._on_tick = on_tick or (lambda: None)
     self._poll_s, self._grace_s = poll_s, grace_s
     self._running: dict[Any, tuple[pool.Job, float]] = {}  # ObjectRef -> (job, start time).
-
-  def _connect(self) -> bool:
-    """Initializes Ray unless it already is; whether this pool did (and so shuts it down)."""
-    if self._ray.is_initialized():
-      return False
-    cores = len(os.sched_getaffinity(0))
-    start_ray(self._address, num_cpus=max(cores, self._parallel * self._cpus))
-    return True
 
   def run(self, jobs: Sequence[pool.Job]) -> None:
     """Runs every job (in order, `parallel` at a time) until all have exited.
@@ -144,7 +180,13 @@ class RayPool:
     exception, every running task is stopped and reported before the exception propagates;
     queued jobs never start. pool.BackendError if Ray cannot be started or reached.
     """
-    started_ray = self._connect()
+    # Ray already initialized in this process is used as it is; else this pool connects (and
+    # disconnects at the end), starting a local instance (stopped at the end) without address.
+    started_ray, kept = False, None
+    if not self._ray.is_initialized():
+      cores = len(os.sched_getaffinity(0))
+      kept = start_ray(self._address, num_cpus=max(cores, self._parallel * self._cpus))
+      started_ray = True
     try:
       task = self._ray.remote(num_cpus=self._cpus, max_retries=0)(run_job)
       queue = list(jobs)
@@ -157,7 +199,7 @@ class RayPool:
             self._on_start(job)
           ready, _ = self._ray.wait(list(self._running), num_returns=len(self._running),
                                     timeout=self._poll_s)
-          self._reap(ready, cancelled_code=_CANCELLED)
+          self._reap(ready)
           self._on_tick()
       except BaseException:  # Ctrl-C, or a failing callback: no task outlives the pool.
         self.stop()
@@ -165,20 +207,29 @@ class RayPool:
     finally:
       if started_ray:
         self._ray.shutdown()
+      if kept:
+        kept.close()
 
-  def _reap(self, refs: Sequence[Any], *, cancelled_code: int) -> None:
-    """Reports the finished tasks `refs` (a Ray failure is written to the job's log)."""
+  def _reap(self, refs: Sequence[Any], *, forced: bool = False) -> None:
+    """Reports the finished tasks `refs`: cancelled ones as interrupted, or, `forced`, as killed
+    with a note in the job's log saying the sweep did it; a Ray failure is written to the log."""
     for ref in refs:
       job, began = self._running.pop(ref)
       try:
         code = self._ray.get(ref)
-      except self._ray.exceptions.TaskCancelledError:
-        code = cancelled_code
-      except self._ray.exceptions.RayError as e:  # Its worker or node died, ...
-        with open(job.log_path, 'a', encoding='utf-8') as log:
-          log.write(f'\n{type(e).__name__}: the Ray task of this run failed: '
-                    f'{_first_line(e)}\n')
-        code = 1
+      except (self._ray.exceptions.TaskCancelledError, self._ray.exceptions.RayError) as e:
+        if forced:
+          pool.add_note(job, 'the sweep cancelled its Ray task by force when it was stopped '
+                        '(ray.cancel(force=True) kills the task\'s worker with SIGKILL), after '
+                        f'{self._grace_s:.0f} s or a second Ctrl-C')
+          code = _KILLED
+        elif isinstance(e, self._ray.exceptions.TaskCancelledError):
+          code = _CANCELLED
+        else:  # Its worker or node died, ...
+          with open(job.log_path, 'a', encoding='utf-8') as log:
+            log.write(f'\n{type(e).__name__}: the Ray task of this run failed: '
+                      f'{_first_line(e)}\n')
+          code = 1
       self._on_exit(job, code, time.monotonic() - began)
 
   def stop(self) -> None:
@@ -191,10 +242,10 @@ class RayPool:
       while self._running and time.monotonic() < deadline:
         ready, _ = self._ray.wait(list(self._running), num_returns=len(self._running),
                                   timeout=self._poll_s)
-        self._reap(ready, cancelled_code=_CANCELLED)
+        self._reap(ready)
     except KeyboardInterrupt:
       pass
     finally:
       for ref in self._running:
         self._ray.cancel(ref, force=True)
-      self._reap(list(self._running), cancelled_code=_KILLED)
+      self._reap(list(self._running), forced=True)

@@ -13,17 +13,21 @@ A point's `state` is the sweep's view of it:
 import collections
 import dataclasses
 import datetime
+import errno
 import os
+import signal
 from typing import Any, Mapping, Optional, Sequence
 
 from tff_experiments.core import files
 from tff_experiments.results import run_dir
+from tff_experiments.sweeps import pool
 
 FILE_NAME = 'sweep.json'
 PENDING, RUNNING, DONE, SKIPPED, FAILED, INTERRUPTED = (
     'pending', 'running', 'done', 'skipped', 'failed', 'interrupted')
 STATES = (PENDING, RUNNING, DONE, SKIPPED, FAILED, INTERRUPTED)
 _MESSAGE_TAIL_BYTES = 16384
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
 
 @dataclasses.dataclass
@@ -54,17 +58,63 @@ def outcome(exit_code: int, summary: Optional[Mapping[str, Any]]) -> tuple[str, 
   return FAILED, status
 
 
-def failure_message(log_path: str) -> Optional[str]:
-  """The child's own error line from the end of its log (`run_experiment: error: ...`, else
-  the last non-empty line), or None."""
+def killed_by(exit_code: int) -> Optional[str]:
+  """'killed by SIGKILL (signal 9)' for a negative exit code (subprocess's signal number), else
+  None."""
+  if exit_code >= 0:
+    return None
+  try:
+    name = signal.Signals(-exit_code).name
+  except ValueError:
+    name = 'an unknown signal'
+  return f'killed by {name} (signal {-exit_code})'
+
+
+def _last_attempt(log_path: str) -> Optional[list[str]]:
+  """The non-empty lines after the log's last header (its tail only), or None if unreadable."""
   try:
     with open(log_path, 'rb') as f:
       f.seek(max(0, os.path.getsize(log_path) - _MESSAGE_TAIL_BYTES))
       lines = [l.strip() for l in f.read().decode('utf-8', 'replace').splitlines() if l.strip()]
   except OSError:
     return None
+  headers = [i for i, line in enumerate(lines) if line.startswith(pool.HEADER_PREFIX)]
+  return lines[headers[-1] + 1:] if headers else lines
+
+
+def failure_message(log_path: str, exit_code: int) -> str:
+  """Why a point's child failed, from its exit code and this attempt's part of its log (never
+  the header): what killed it if a signal did, with the sweep's note if the sweep did it; else
+  the child's own error line (`run_experiment: error: ...`, an `...Error: ...` line), else its
+  last line."""
+  lines = _last_attempt(log_path)
+  if lines is None:
+    return f'exit code {exit_code}; its log {log_path} cannot be read'
+  notes = [l[len(pool.NOTE_PREFIX):] for l in lines if l.startswith(pool.NOTE_PREFIX)]
   errors = [l for l in lines if l.startswith('run_experiment:') or 'Error' in l.split(':')[0]]
-  return (errors or lines or [None])[-1]
+  killed = killed_by(exit_code)
+  if killed and notes:
+    return f'{killed}: {notes[-1]}'
+  if killed:
+    last = f'; its last output: {lines[-1]}' if lines else ''
+    return (f'{killed}, not by the sweep (the kernel\'s out-of-memory killer, or another '
+            f'process){last}')
+  if errors or notes or lines:
+    return (errors or notes or lines)[-1]
+  return f'exit code {exit_code} without any output'
+
+
+def write_error(path: str, error: OSError) -> str:
+  """One line on a file the sweep cannot write: which, why ('the disk is full'), what to do."""
+  if error.errno in DISK_FULL_ERRNOS:
+    return (f'cannot write {path}: the disk is full; free space and run the same command again '
+            'to resume the sweep')
+  return (f'cannot write {path}: {error.strerror or error}; run the same command again to '
+          'resume the sweep once it can be written')
+
+
+class SweepFileError(RuntimeError):
+  """A file of the sweep (sweep.json, a point's log) cannot be written (a one-line message)."""
 
 
 class SweepFile:
@@ -89,12 +139,17 @@ class SweepFile:
     return collections.Counter(p.state for p in self.points)
 
   def write(self) -> None:
-    files.write_json_atomic(self.path, {
-        **self.header,
-        'updated': datetime.datetime.now().isoformat(timespec='seconds'),
-        'counts': dict(self.counts()),
-        'points': [dataclasses.asdict(p) for p in self.points],
-    })
+    """Rewrites the file atomically (a failed write leaves the previous one); SweepFileError
+    (one line) if it cannot be written."""
+    try:
+      files.write_json_atomic(self.path, {
+          **self.header,
+          'updated': datetime.datetime.now().isoformat(timespec='seconds'),
+          'counts': dict(self.counts()),
+          'points': [dataclasses.asdict(p) for p in self.points],
+      })
+    except OSError as e:
+      raise SweepFileError(write_error(self.path, e)) from e
 
 
 def load(path: str) -> Optional[dict[str, Any]]:
