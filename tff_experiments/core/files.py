@@ -2,14 +2,18 @@
 
 import json
 import os
-import tempfile
+import secrets
 from typing import Any, Optional
 
 
 def write_text_atomic(path: str, text: str) -> None:
-  """Writes `text` to a temp file beside `path`, fsyncs it, and renames it over `path`."""
-  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or '.',
-                             prefix=f'.{os.path.basename(path)}.', suffix='.tmp')
+  """Writes `text` to a temp file beside `path`, fsyncs it, and renames it over `path`.
+
+  The temp file is created with mode 0o666 and the kernel applies the umask (and a directory's
+  default ACL), as for any `open(path, 'w')`: results are as readable as the user's other files
+  (`tempfile.mkstemp` would make them 0600, unreadable to colleagues on a shared drive).
+  """
+  fd, tmp = _create_beside(path)
   try:
     with os.fdopen(fd, 'w') as f:
       f.write(text)
@@ -20,6 +24,17 @@ def write_text_atomic(path: str, text: str) -> None:
     if os.path.exists(tmp):
       os.remove(tmp)
     raise
+
+
+def _create_beside(path: str) -> tuple[int, str]:
+  """(fd, name) of a new, exclusively created `.<name>.<random>.tmp` beside `path`."""
+  directory, name = os.path.split(path)
+  while True:
+    tmp = os.path.join(directory or '.', f'.{name}.{secrets.token_hex(6)}.tmp')
+    try:
+      return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+    except FileExistsError:
+      continue
 
 
 def write_json_atomic(path: str, value: Any) -> None:
