@@ -137,12 +137,14 @@ def run(schedule: Schedule, *, process: tff.learning.templates.LearningProcess,
       for hook in hooks:
         hook.replay(planner.plan(done))
     seconds = []
-    status = 'completed'
+    status, saved_round = 'completed', start
     for round_num in range(start + 1, schedule.total_rounds + 1):
       plan = planner.plan(round_num)
       stop = next(filter(None, (h.before_round(plan) for h in hooks)), None)
       if stop:
         status, message = stop.status, stop.message
+        if round_num - 1 > saved_round:  # A finished run's last checkpoint holds every row.
+          saved.save(state, round_num - 1, csv_file.text())
         break
       began = time.perf_counter()
       round_status, measurements = 'skipped', None
@@ -168,28 +170,34 @@ def run(schedule: Schedule, *, process: tff.learning.templates.LearningProcess,
       stop = next(filter(None, (h.stop_after(plan, row) for h in hooks)), None)
       if stop or _is_due(round_num, schedule.rounds_per_checkpoint, schedule.total_rounds):
         saved.save(state, round_num, csv_file.text())
+        saved_round = round_num
       seconds.append(round_time + (eval_time or 0.0))
       say(_progress_line(round_num, schedule.total_rounds, row, seconds))
       if stop:
         status, message = stop.status, stop.message
         say(f'stopped: {stop.message}')
         break
-  except KeyboardInterrupt:
-    status = 'interrupted'
-    raise
   except BaseException as e:
-    status, message = 'failed', f'{type(e).__name__}: {e}'
+    status, message = ended_by(e)
     raise
   finally:
     saved.remove_temporaries()
     saved.close()
     extra = {key: value for hook in hooks for key, value in hook.summary().items()}
-    summary = _write_summary(schedule, paths, status=status, message=message, extra=extra)
+    summary = write_summary(schedule, paths, status=status, message=message, extra=extra)
   return summary
 
 
-def _write_summary(schedule: Schedule, paths: run_dir.RunPaths, *, status: str,
-                   message: Optional[str], extra: Mapping[str, Any]) -> Optional[dict]:
+def ended_by(error: BaseException) -> tuple[str, Optional[str]]:
+  """(status, message) of a run that `error` ended: `interrupted` (Ctrl-C, SIGTERM, SIGHUP),
+  else `failed` with the error."""
+  if isinstance(error, KeyboardInterrupt):
+    return 'interrupted', None
+  return 'failed', f'{type(error).__name__}: {error}'
+
+
+def write_summary(schedule: Schedule, paths: run_dir.RunPaths, *, status: str,
+                  message: Optional[str], extra: Mapping[str, Any]) -> Optional[dict]:
   """summary.json from metrics.csv plus the hooks' fields; on a full disk or unreadable CSV,
   as much as possible."""
   try:
