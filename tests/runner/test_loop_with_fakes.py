@@ -10,6 +10,7 @@ import tensorflow_federated as tff
 
 from tff_experiments.core import files
 from tff_experiments.results import run_dir
+from tff_experiments.runner import checkpoints
 from tff_experiments.runner import hooks
 from tff_experiments.runner import loop
 from tff_experiments.runner import round_plan
@@ -133,3 +134,15 @@ def test_a_hook_can_stop_the_run_before_a_round(tmp_path):
   summary, frame = _run(tmp_path, process, extra_hooks=[Budget()])
   assert process.calls == [3, 3] and list(frame['round_num']) == [1, 2]
   assert summary['status'] == 'budget_exhausted' and summary['message'] == 'spent'
+
+
+def test_a_stop_before_a_round_checkpoints_every_row_so_far(tmp_path):
+  class Budget(hooks.RoundHook):
+    def before_round(self, plan):
+      return hooks.Stop('budget_exhausted', 'spent') if plan.round_num == 4 else None
+
+  _run(tmp_path, _CountingProcess(), total=6, extra_hooks=[Budget()], checkpoint_every=10)
+  round_num, rows = checkpoints.newest_rows(str(tmp_path / 'checkpoints'))
+  assert round_num == 3  # Not due by the schedule: saved because the run is over.
+  assert rows == (tmp_path / 'metrics.csv').read_text()
+  assert [line.split(',')[0] for line in rows.splitlines()[1:]] == ['1', '2', '3']

@@ -64,7 +64,7 @@ def restore_metrics(paths: run_dir.RunPaths) -> Optional[str]:
   if not last or saved != list(range(1, last + 1)):
     found = ('there is no checkpoint' if round_num is None else
              f'its newest checkpoint (round {round_num}) holds '
-             + ('no readable rows' if saved is None else f'{len(saved)} rows'))
+             + ('no readable rows' if saved is None else f'{len(saved)} row(s)'))
     raise run_dir.RunDirError(
         f'{paths.metrics_csv} of this finished run {damage} and cannot be restored: {found}, '
         f'not {f"rounds 1-{last}" if last else "its rows"}. It is left as it is; pass '
