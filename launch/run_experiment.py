@@ -10,10 +10,11 @@ checkpoint).
 
 Exit codes:
   0    the run ended as asked: `completed`, or `target_reached` (--stop_at_target) or
-       `budget_exhausted` (--dp_stop_at_budget); a finished run found again ("nothing to do");
+       `budget_exhausted` (--dp_stop_at_budget), now or when found again ("nothing to do");
        --help.
-  1    the run failed: `diverged`, the worker died or hung, the disk filled up, the client-data
-       cache vanished, an unexpected error (one line; the traceback in error.log). Resumable.
+  1    the run failed: `diverged` (final: found again, it exits 1 again), the worker died or
+       hung, the disk filled up, the client-data cache vanished, an unexpected error (one line;
+       the traceback in error.log). The same command resumes all but `diverged`.
   2    refused before training, nothing changed: a bad flag or value, missing data, a run
        directory that cannot be used (other settings, in use by another process, not a run of
        this package, a finished run whose metrics.csv cannot be restored).
@@ -137,12 +138,18 @@ def _train(config, paths: run_dir.RunPaths, action: run_dir.Action, data) -> int
 
 
 def _finished(paths: run_dir.RunPaths) -> int:
-  """A finished run found again: its metrics.csv checked (and restored) and nothing else done."""
+  """A finished run found again: its metrics.csv checked (and restored), nothing else done;
+  the exit code its end had."""
   restored = finished_run.restore_metrics(paths)
   if restored:
     print(restored, flush=True)
   print(f'{paths.run_dir} already holds the finished run of these settings; nothing to do '
         '(pass --overwrite to run it again).')
+  summary = files.read_json(paths.summary_json) or {}
+  if summary.get('status') not in run_dir.REQUESTED_ENDS:
+    print(f'run_experiment: {summary.get("status")}: {summary.get("message", "")}',
+          file=sys.stderr)
+    return 1
   return 0
 
 

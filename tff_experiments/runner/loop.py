@@ -6,7 +6,9 @@ nobody reports is skipped; a round whose measurements say `aborted` keeps the ol
 evaluation -> one metrics row plus hook columns -> checkpoint (state and the rows so far).
 Resuming is a property of the loop: state, round and metrics rows come from the newest intact
 checkpoint, plans are functions of (seed, round), hooks replay the rounds already done, and
-rows after the checkpoint are redone.
+rows after the checkpoint are redone. A run that is over has a checkpoint of its last round
+(also when a hook stops it before a round), so a finished run's rows can be restored from it
+(`finished_run`).
 """
 
 import contextlib
