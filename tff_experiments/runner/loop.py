@@ -161,7 +161,9 @@ def run(schedule: Schedule, *, process: tff.learning.templates.LearningProcess,
       eval_metrics, eval_time = None, None
       if _is_due(round_num, schedule.rounds_per_eval, schedule.total_rounds):
         began = time.perf_counter()
-        eval_metrics = evaluate(process.get_model_weights(state))
+        with guard(_round_timeout(schedule, seconds)):  # A TFF computation: on the worker.
+          weights = process.get_model_weights(state)
+        eval_metrics = evaluate(weights)
         eval_time = time.perf_counter() - began
       row = metrics_csv.row(round_metrics=measurements, eval_metrics=eval_metrics,
                             round_time_s=round_time, eval_time_s=eval_time)
