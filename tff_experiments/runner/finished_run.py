@@ -6,7 +6,6 @@ rows 1..`rounds_completed` can be rewritten exactly as they were. Nothing is tou
 file is intact, or when no checkpoint holds those rows (then the caller refuses with the line).
 """
 
-import os
 from typing import Optional
 
 from tff_experiments.core import files
