@@ -18,6 +18,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import secrets
 import shutil
 import stat
 import tempfile
@@ -92,13 +93,26 @@ def write_temp(cache_dir: str, name: str, write: Callable[[str], None]) -> str:
   The directory is removed again if `write` fails, so a failed write leaves nothing behind.
   """
   os.makedirs(cache_dir, exist_ok=True)
-  temp_dir = tempfile.mkdtemp(prefix=f'.{name}.', suffix='.partial', dir=cache_dir)
+  temp_dir = _make_partial_dir(cache_dir, name)
   try:
     write(temp_dir)
   except BaseException:
     shutil.rmtree(temp_dir, ignore_errors=True)
     raise
   return temp_dir
+
+
+def _make_partial_dir(cache_dir: str, name: str) -> str:
+  """A new empty `.<name>.<random>.partial` directory in `cache_dir`, made with mode 0o777
+  less the umask like any directory (`tempfile.mkdtemp`'s 0700 would become the cache's own
+  mode once renamed in: a shared cache unreadable to colleagues)."""
+  while True:
+    path = os.path.join(cache_dir, f'.{name}.{secrets.token_hex(6)}.partial')
+    try:
+      os.mkdir(path, 0o777)
+      return path
+    except FileExistsError:
+      continue
 
 
 def _create(cache_dir: str, name: str, write_copy: Callable[[], str]) -> None:

@@ -11,6 +11,8 @@ import base64
 import collections
 from collections.abc import Sequence
 import os
+import re
+from typing import Optional
 
 import numpy as np
 import tensorflow as tf
@@ -59,6 +61,19 @@ class ClientFiles(whole_client_data.WholeClientData):
           [prefix, tf.io.encode_base64(client_id, pad=False), SUFFIX]))
 
     super().__init__(client_ids, examples_of_client, where=directory)
+
+  def read_failure(self, error: BaseException) -> Optional[str]:
+    """One line naming the cache (and the file) when its directory or a client file that
+    `error` names has vanished (e.g. --cache_dir deleted mid-run); else None."""
+    named = re.findall(re.escape(self.directory + os.sep) + r'[A-Za-z0-9_-]+' + re.escape(SUFFIX),
+                       str(error))
+    gone = [path for path in named if not os.path.exists(path)]
+    if os.path.isdir(self.directory) and os.path.exists(self.meta_path) and not gone:
+      return None
+    lost = ('was deleted' if not os.path.isdir(self.directory) else 'lost files')
+    which = f' (reading {os.path.basename(gone[0])} failed)' if gone else ''
+    return (f'the client-data cache {self.directory} under --cache_dir {lost} during the run'
+            f'{which}; run the same command again: the cache is rebuilt and the run resumes from its last checkpoint')
 
 
 def make_examples_fn(*, dtype_name: str, shape: tuple[int, int, int]):

@@ -4,7 +4,7 @@ verified, and a failed download leaves neither partial files nor directories it 
 from collections.abc import Callable, Iterator
 import contextlib
 import os
-import tempfile
+import secrets
 from typing import Any
 import urllib.request
 
@@ -27,8 +27,7 @@ def fetch(*, url: str, dest: str, timeout_s: float = TIMEOUT_S,
   temp file and raises DownloadError.
   """
   directory = os.path.dirname(os.path.abspath(dest))
-  fd, temp_path = tempfile.mkstemp(prefix=f'.{os.path.basename(dest)}.', suffix='.partial',
-                                   dir=directory)
+  fd, temp_path = _create_partial(directory, os.path.basename(dest))
   try:
     decoder = decompressor() if decompressor else None
     with os.fdopen(fd, 'wb') as out, urllib.request.urlopen(url, timeout=timeout_s) as response:
@@ -48,6 +47,17 @@ def fetch(*, url: str, dest: str, timeout_s: float = TIMEOUT_S,
   except BaseException:
     _remove_quietly(temp_path)
     raise
+
+
+def _create_partial(directory: str, name: str) -> tuple[int, str]:
+  """(fd, path) of a new `.<name>.<random>.partial` file, mode 0o666 less the umask like any
+  file (`tempfile.mkstemp`'s 0600 would stay with the download once renamed into place)."""
+  while True:
+    path = os.path.join(directory, f'.{name}.{secrets.token_hex(6)}.partial')
+    try:
+      return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), path
+    except FileExistsError:
+      continue
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ client's dataset, for everything else, is those tensors' rows.
 
 import collections
 from collections.abc import Callable, Sequence
+from typing import Optional
 
 import tensorflow as tf
 import tensorflow_federated as tff
@@ -49,6 +50,12 @@ class WholeClientData(tff.simulation.datasets.ClientData):
   @property
   def element_type_structure(self):
     return self._element_type_structure
+
+  def read_failure(self, error: BaseException) -> Optional[str]:
+    """What made a computation reading these clients fail with `error`, in one line, if it is
+    their storage's fault (files gone); None otherwise. Drawn clients have no storage."""
+    del error
+    return None
 
   def create_tf_dataset_for_client(self, client_id: str) -> tf.data.Dataset:
     if client_id not in self._known:

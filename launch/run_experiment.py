@@ -5,7 +5,20 @@ r"""Runs one federated-learning experiment and writes its results directory.
 
 writes <root_output_dir>/<experiment_name>/{metrics.csv, hparams.json, summary.json,
 checkpoints/}. Run the same command again to resume a killed run; a finished one is left as
-it is unless --overwrite is given.
+it is unless --overwrite is given (a damaged metrics.csv of it is first restored from its final
+checkpoint).
+
+Exit codes:
+  0    the run ended as asked: `completed`, or `target_reached` (--stop_at_target) or
+       `budget_exhausted` (--dp_stop_at_budget), now or when found again ("nothing to do");
+       --help.
+  1    the run failed: `diverged` (final: found again, it exits 1 again), the worker died or
+       hung, the disk filled up, the client-data cache vanished, an unexpected error (one line;
+       the traceback in error.log). The same command resumes all but `diverged`.
+  2    refused before training, nothing changed: a bad flag or value, missing data, a run
+       directory that cannot be used (other settings, in use by another process, not a run of
+       this package, a finished run whose metrics.csv cannot be restored).
+  130  interrupted (Ctrl-C, SIGTERM, SIGHUP); the same command resumes.
 """
 
 import os
@@ -38,6 +51,7 @@ from tff_experiments.results import metrics_csv
 from tff_experiments.results import run_dir
 from tff_experiments.results import run_lock
 from tff_experiments.runner import checkpoints
+from tff_experiments.runner import finished_run
 from tff_experiments.runtime import execution
 from tff_experiments.runtime import remote_workers
 from tff_experiments.runtime import watchdog
@@ -99,23 +113,50 @@ def _prepare(config) -> tuple:
 
 
 def _train(config, paths: run_dir.RunPaths, action: run_dir.Action, data) -> int:
-  """Runs the experiment holding the run directory's lock; the exit code."""
+  """Runs the experiment holding the run directory's lock; the exit code.
+
+  From the directory's creation on, summary.json exists whatever happens: the round loop
+  writes it, and a failure or interrupt before the loop began (starting the worker, building
+  the computations) writes one of its own.
+  """
   with run_dir.create(paths, action, config):
     print(f'{action.value}: {paths.run_dir}', flush=True)
-    with execution.context(config.run, log_path=paths.worker_log) as worker:
-      summary = experiment.run(config, data, paths, guard=worker.deadline)
+    try:
+      with execution.context(config.run, log_path=paths.worker_log) as worker:
+        summary = experiment.run(config, data, paths, guard=worker.deadline)
+    except BaseException as e:
+      if not os.path.exists(paths.summary_json):
+        experiment.write_summary(config, paths, error=e)
+      raise
   print(f'results: {paths.run_dir} ({summary["status"]}; final accuracy '
         f'{summary["final_accuracy"]}, best {summary["best_accuracy"]}, rounds to target '
         f'{summary["rounds_to_target"]}, {summary["wall_time_s"]:.1f} s)')
-  if summary['status'] != 'completed':
+  if summary['status'] not in run_dir.REQUESTED_ENDS:
     print(f'run_experiment: {summary["status"]}: {summary.get("message", "")}', file=sys.stderr)
+    return 1
+  return 0
+
+
+def _finished(paths: run_dir.RunPaths) -> int:
+  """A finished run found again: its metrics.csv checked (and restored), nothing else done;
+  the exit code its end had."""
+  restored = finished_run.restore_metrics(paths)
+  if restored:
+    print(restored, flush=True)
+  print(f'{paths.run_dir} already holds the finished run of these settings; nothing to do '
+        '(pass --overwrite to run it again).')
+  summary = files.read_json(paths.summary_json) or {}
+  if summary.get('status') not in run_dir.REQUESTED_ENDS:
+    print(f'run_experiment: {summary.get("status")}: {summary.get("message", "")}',
+          file=sys.stderr)
     return 1
   return 0
 
 
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+    _error(f'unexpected arguments: {" ".join(argv[1:])} (flags are --name=value)')
+    return 2
   stdout = console.install()
   # SIGTERM and SIGHUP unwind like Ctrl-C: the worker is stopped and the summary written.
   for signum in (signal.SIGTERM, signal.SIGHUP):
@@ -127,23 +168,27 @@ def main(argv):
     try:
       config = flag_binding.config_from_flags()
       paths, action, data, config = _prepare(config)
+      if action == run_dir.Action.DONE:
+        return _finished(paths)
     except (datasets_base.DataError, run_dir.RunDirError, config_lib.ConfigError,
             files.FileError, remote_workers.RemoteWorkerError) as e:
       _error(str(e))
       return 2
-    if action == run_dir.Action.DONE:
-      print(f'{paths.run_dir} already holds the finished run of these settings; nothing to do '
-            '(pass --overwrite to run it again).')
-      return 0
     stdout.log_to(os.path.join(paths.run_dir, 'console.log'))
     return _train(config, paths, action, data)
   except KeyboardInterrupt:
-    where = f' {paths.run_dir}' if paths else ''
-    print(f'interrupted; run the same command again to resume{where}', file=sys.stderr)
+    if paths and os.path.isdir(paths.run_dir):
+      print(f'interrupted; run the same command again to resume {paths.run_dir}',
+            file=sys.stderr)
+    else:
+      print('interrupted before the run directory was made; run the same command again to '
+            'start the run', file=sys.stderr)
     return 130
-  except (run_lock.RunInUseError, run_dir.RunDirError, watchdog.WorkerFailure,
-          remote_workers.RemoteWorkerError, checkpoints.CheckpointError,
-          metrics_csv.MetricsCsvError) as e:
+  except (run_lock.RunInUseError, run_dir.RunDirError) as e:  # Refused: nothing was changed.
+    _error(str(e))
+    return 2
+  except (watchdog.WorkerFailure, remote_workers.RemoteWorkerError, checkpoints.CheckpointError,
+          metrics_csv.MetricsCsvError, datasets_base.DataError) as e:
     _error(str(e))
     return 1
   except Exception as e:  # pylint: disable=broad-except  # One line + a log, never a traceback.
@@ -155,8 +200,20 @@ def main(argv):
     return 1
 
 
+def _parse_flags(argv: list[str]) -> list[str]:
+  """Parses the flags as absl does, but a bad flag exits 2 with one line, and --help (and
+  --helpshort, --helpfull, --helpxml) exits 0: absl exits 1 for both."""
+  try:
+    return FLAGS(argv)
+  except flags.Error as e:
+    _error(f'{e} (--help lists the flags)')
+    sys.exit(2)
+  except SystemExit:  # Raised by absl's help flags only, once the help is printed.
+    sys.exit(0)
+
+
 if __name__ == '__main__':
   try:
-    app.run(main)
+    app.run(main, flags_parser=_parse_flags)
   except SystemExit as exit_request:
     console.exit_without_teardown(exit_request.code)

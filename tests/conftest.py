@@ -51,3 +51,12 @@ def tff_worker(tmp_path_factory):
 
 def pytest_configure(config):
   config.addinivalue_line('markers', 'slow: end-to-end subprocess runs (seconds each)')
+
+
+@pytest.fixture
+def umask():
+  """Returns `set(mask)`: sets this process's umask for the test; the old one is restored."""
+  previous = os.umask(0o022)
+  os.umask(previous)
+  yield os.umask
+  os.umask(previous)

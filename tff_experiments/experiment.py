@@ -1,9 +1,11 @@
 """Assembles one experiment from its config: data, model, process, planner, evaluator; runs it."""
 
+import contextlib
 import functools
-from typing import Callable, ContextManager, Optional, TextIO
+from typing import Callable, ContextManager, Iterator, Optional, TextIO
 
 from datasets import base as datasets_base
+from datasets import whole_client_data
 from tff_experiments import settings
 from tff_experiments.aggregators import stack
 from tff_experiments.algorithms import registry as algorithms
@@ -82,6 +84,23 @@ def complete(config: settings.ExperimentConfig,
                          planner=lambda: build_planner(config, data))
 
 
+def schedule(config: settings.ExperimentConfig) -> loop.Schedule:
+  """When the run's rounds end, evaluate and checkpoint."""
+  return loop.Schedule(
+      total_rounds=config.schedule.total_rounds, rounds_per_eval=config.schedule.rounds_per_eval,
+      rounds_per_checkpoint=config.schedule.rounds_per_checkpoint,
+      target_accuracy=config.schedule.target_accuracy,
+      worker_timeout_s=config.run.worker_timeout_s)
+
+
+def write_summary(config: settings.ExperimentConfig, paths: run_dir.RunPaths, *,
+                  error: BaseException) -> None:
+  """summary.json of a run that `error` ended before its round loop began (which writes it
+  otherwise): `interrupted` or `failed`, with the rows metrics.csv holds."""
+  status, message = loop.ended_by(error)
+  loop.write_summary(schedule(config), paths, status=status, message=message, extra={})
+
+
 def run(config: settings.ExperimentConfig, data: datasets_base.FederatedData,
         paths: run_dir.RunPaths, *, guard: Optional[Callable[[float], ContextManager]] = None,
         out: Optional[TextIO] = None) -> dict:
@@ -91,12 +110,35 @@ def run(config: settings.ExperimentConfig, data: datasets_base.FederatedData,
   """
   config = complete(config, data)
   model = build_model(config, data)
-  schedule = loop.Schedule(
-      total_rounds=config.schedule.total_rounds, rounds_per_eval=config.schedule.rounds_per_eval,
-      rounds_per_checkpoint=config.schedule.rounds_per_checkpoint,
-      target_accuracy=config.schedule.target_accuracy,
-      worker_timeout_s=config.run.worker_timeout_s)
-  return loop.run(schedule, process=build_process(config, data, model),
-                  planner=build_planner(config, data),
-                  evaluate=build_evaluator(config, data, model),
-                  paths=paths, hooks=hooks.build(config, paths, data), guard=guard, out=out)
+  process = build_process(config, data, model)
+  evaluate = build_evaluator(config, data, model)  # After the process: see build_evaluator.
+  guard = guard or (lambda seconds: contextlib.nullcontext())
+
+  @contextlib.contextmanager
+  def guarded_round(seconds: float) -> Iterator[None]:
+    with _storage_explained(data), guard(seconds):
+      yield
+
+  def guarded_evaluate(weights):
+    with _storage_explained(data):
+      return evaluate(weights)
+
+  return loop.run(schedule(config), process=process,
+                  planner=build_planner(config, data), evaluate=guarded_evaluate,
+                  paths=paths, hooks=hooks.build(config, paths, data), guard=guarded_round,
+                  out=out)
+
+
+@contextlib.contextmanager
+def _storage_explained(data: datasets_base.FederatedData) -> Iterator[None]:
+  """Turns an error of a computation reading the clients into one line (DataError) when their
+  storage is at fault (e.g. client files deleted mid-run): else a raw gRPC dump of the worker's
+  read error."""
+  try:
+    yield
+  except Exception as e:  # pylint: disable=broad-except  # Re-raised unless explained.
+    failure = (data.train.read_failure(e)
+               if isinstance(data.train, whole_client_data.WholeClientData) else None)
+    if failure:
+      raise datasets_base.DataError(failure) from e
+    raise

@@ -201,3 +201,15 @@ def test_abandoned_partial_dirs_older_than_an_hour_are_removed(tmp_path):
   os.utime(tmp_path / '.fp.new.partial', (two_hours_ago, two_hours_ago))
   client_files.write_client_files(cache_dir=str(tmp_path), fingerprint='fp', clients=clients)
   assert sorted(os.listdir(tmp_path)) == ['.other.old.partial', 'fp']
+
+
+@pytest.mark.parametrize('mask', [0o022, 0o027])
+def test_a_cache_directory_and_its_files_follow_the_umask(tmp_path, umask, mask):
+  umask(mask)
+  client_files.write_client_files(cache_dir=str(tmp_path / 'cache'), fingerprint='fp',
+                                  clients=cache_fixtures.uint8_clients())
+  os.mkdir(tmp_path / 'reference')  # What any directory made under this umask gets.
+  modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / 'cache' / 'fp').iterdir()}
+  assert (tmp_path / 'cache' / 'fp').stat().st_mode & 0o777 == 0o777 & ~mask
+  assert (tmp_path / 'reference').stat().st_mode & 0o777 == 0o777 & ~mask
+  assert len(modes) == 4 and set(modes.values()) == {0o666 & ~mask}  # meta.json + 3 clients.

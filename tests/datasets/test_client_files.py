@@ -2,6 +2,7 @@
 
 import collections
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -175,3 +176,26 @@ def test_fingerprint_tracks_content_and_ignores_key_order():
   a = np.arange(6, dtype=np.uint8)
   assert client_files.content_sha256(a) != client_files.content_sha256(a.reshape(2, 3))
   assert client_files.content_sha256(a) != client_files.content_sha256(a.astype(np.int32))
+
+
+def _read_error_naming(path) -> Exception:
+  """An error as the TFF worker reports a client file it could not open."""
+  return RuntimeError(f'<_InactiveRpcError: status = StatusCode.INTERNAL details = "Failed to '
+                      f'run computation: {path}; No such file or directory\n\t [[{{node x}}]]">')
+
+
+def test_a_read_failure_is_explained_only_when_the_cache_lost_the_file(tmp_path):
+  cache = tmp_path / 'cache'
+  data = client_files.write_client_files(cache_dir=str(cache), fingerprint='fp',
+                                         clients=cache_fixtures.uint8_clients())
+  a_file = cache / 'fp' / client_file_reader.file_name('a')
+  assert data.read_failure(_read_error_naming(a_file)) is None  # The file is there.
+  assert data.read_failure(RuntimeError('some other failure')) is None
+  a_file.unlink()
+  line = data.read_failure(_read_error_naming(a_file))
+  assert f'client-data cache {cache / "fp"}' in line and '--cache_dir' in line
+  assert f'reading {a_file.name} failed' in line and '\n' not in line
+  shutil.rmtree(cache)
+  line = data.read_failure(RuntimeError('any error'))
+  assert f'{cache / "fp"} under --cache_dir was deleted during the run' in line
+  assert 'run the same command again' in line

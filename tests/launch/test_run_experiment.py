@@ -175,7 +175,8 @@ def test_a_diverged_run_says_so_and_is_final(tmp_path):
   assert done.returncode == 1 and 'diverged' in done.stderr and 'non-finite' in done.stderr
   summary = json.loads((tmp_path / 'div' / 'summary.json').read_text())
   assert summary['status'] == 'diverged' and summary['rounds_completed'] == 1
-  assert 'nothing to do' in _launch(args).stdout
+  again = _launch(args)  # Final: nothing to do, and the exit code of how it ended.
+  assert again.returncode == 1 and 'nothing to do' in again.stdout and 'diverged' in again.stderr
 
 
 @pytest.mark.parametrize('value', ['inf', 'nan'])

@@ -67,3 +67,18 @@ def test_new_columns_are_appended(tmp_path):
   frame = pd.read_csv(path)
   assert list(frame.columns) == ['round_num', 'a', 'b']
   assert np.isnan(frame['b'][0]) and frame['b'][1] == 3
+
+
+def test_a_row_with_fields_missing_or_extra_is_unreadable(tmp_path):
+  path = tmp_path / 'metrics.csv'
+  for text in ('round_num,a,b\n1,0.5,0.25\n2,0.5\n',       # Cut off after a field.
+               'round_num,a,b\n1,0.5,0.25\n2,0.5,0.1,9\n'):  # One field too many.
+    path.write_text(text)
+    try:
+      metrics.MetricsCsv(str(path))
+    except metrics.MetricsCsvError as e:
+      assert str(path) in str(e)
+    else:
+      raise AssertionError(f'{text!r} was read as intact')
+  path.write_text('round_num,a,b\n1,0.5,0.25\n2,,\n')  # Blank values are values.
+  assert metrics.MetricsCsv(str(path)).rounds() == [1, 2]

@@ -1,5 +1,6 @@
 """The round loop with a fake process and planner: skips, aborts, hooks, divergence, resume."""
 
+import contextlib
 import io
 import math
 
@@ -12,6 +13,7 @@ import reference
 from tff_experiments.core import files
 from tff_experiments.evaluation import centralized
 from tff_experiments.results import run_dir
+from tff_experiments.runner import checkpoints
 from tff_experiments.runner import hooks
 from tff_experiments.runner import loop
 from tff_experiments.runner import round_plan
@@ -166,3 +168,41 @@ def test_a_hook_can_stop_the_run_before_a_round(tmp_path):
   summary, frame = _run(tmp_path, process, extra_hooks=[Budget()])
   assert process.calls == [3, 3] and list(frame['round_num']) == [1, 2]
   assert summary['status'] == 'budget_exhausted' and summary['message'] == 'spent'
+
+
+def test_a_stop_before_a_round_checkpoints_every_row_so_far(tmp_path):
+  class Budget(hooks.RoundHook):
+    def before_round(self, plan):
+      return hooks.Stop('budget_exhausted', 'spent') if plan.round_num == 4 else None
+
+  _run(tmp_path, _CountingProcess(), total=6, extra_hooks=[Budget()], checkpoint_every=10)
+  round_num, rows = checkpoints.newest_rows(str(tmp_path / 'checkpoints'))
+  assert round_num == 3  # Not due by the schedule: saved because the run is over.
+  assert rows == (tmp_path / 'metrics.csv').read_text()
+  assert [line.split(',')[0] for line in rows.splitlines()[1:]] == ['1', '2', '3']
+
+
+def test_every_call_to_the_worker_is_under_the_round_deadline(tmp_path):
+  """A worker that stops answering between rounds (in get_model_weights) must not hang the run."""
+  guarded = []
+
+  @contextlib.contextmanager
+  def guard(seconds):
+    guarded.append(True)
+    yield
+    guarded.pop()
+
+  class Checked(_CountingProcess):
+    def next(self, state, tasks):
+      assert guarded, 'next outside the deadline'
+      return super().next(state, tasks)
+
+    def get_model_weights(self, state):
+      assert guarded, 'get_model_weights outside the deadline'
+      return super().get_model_weights(state)
+
+  schedule = loop.Schedule(total_rounds=2, rounds_per_eval=1, rounds_per_checkpoint=1)
+  planner = round_plan.RoundPlanner([f'c{i}' for i in range(6)], seed=0, clients_per_round=3)
+  summary = loop.run(schedule, process=Checked(), planner=planner, evaluate=_evaluate,
+                     paths=run_dir.RunPaths(str(tmp_path)), guard=guard, out=io.StringIO())
+  assert summary['status'] == 'completed' and summary['rounds_completed'] == 2

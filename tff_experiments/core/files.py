@@ -3,16 +3,20 @@
 import json
 import math
 import os
-import tempfile
+import secrets
 from typing import Any, Optional
 
 import numpy as np
 
 
 def write_text_atomic(path: str, text: str) -> None:
-  """Writes `text` to a temp file beside `path`, fsyncs it, and renames it over `path`."""
-  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or '.',
-                             prefix=f'.{os.path.basename(path)}.', suffix='.tmp')
+  """Writes `text` to a temp file beside `path`, fsyncs it, and renames it over `path`.
+
+  The temp file is created with mode 0o666 and the kernel applies the umask (and a directory's
+  default ACL), as for any `open(path, 'w')`: results are as readable as the user's other files
+  (`tempfile.mkstemp` would make them 0600, unreadable to colleagues on a shared drive).
+  """
+  fd, tmp = _create_beside(path)
   try:
     with os.fdopen(fd, 'w') as f:
       f.write(text)
@@ -47,6 +51,17 @@ def json_text(value: Any, *, indent: Optional[int] = 2) -> str:
   """Strict JSON (RFC 8259: no NaN or Infinity tokens, which other tools reject) of `value`,
   non-finite floats as null (`finite_or_none`). Every JSON file the package writes is this."""
   return json.dumps(finite_or_none(value), indent=indent, allow_nan=False)
+
+
+def _create_beside(path: str) -> tuple[int, str]:
+  """(fd, name) of a new, exclusively created `.<name>.<random>.tmp` beside `path`."""
+  directory, name = os.path.split(path)
+  while True:
+    tmp = os.path.join(directory or '.', f'.{name}.{secrets.token_hex(6)}.tmp')
+    try:
+      return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+    except FileExistsError:
+      continue
 
 
 def write_json_atomic(path: str, value: Any) -> None:

@@ -118,8 +118,8 @@ class MetricsCsv:
         reader = csv.DictReader(io.StringIO(text))
         columns = list(reader.fieldnames or [KEY_COLUMN])
         rows = list(reader)
-        if columns[0] != KEY_COLUMN or any(None in r for r in rows):
-          raise ValueError('malformed header or rows')
+        if columns[0] != KEY_COLUMN or any(None in r or None in r.values() for r in rows):
+          raise ValueError('malformed header, or a row with more or fewer fields than it')
         [int(r[KEY_COLUMN]) for r in rows]  # pylint: disable=expression-not-assigned
       except (csv.Error, ValueError, TypeError) as e:
         raise MetricsCsvError(f'{path} is not a readable metrics file ({e})') from e

@@ -20,6 +20,9 @@ from tff_experiments.results import run_lock
 RUN_KEYS = ('dataset', 'algorithm', 'seed')
 # summary.json statuses of a run that is over: the same command has nothing left to do.
 FINAL_STATUSES = ('completed', 'diverged', 'budget_exhausted', 'target_reached')
+# Final statuses of a run that ended as it was asked to: its schedule, --stop_at_target or
+# --dp_stop_at_budget (the command exits 0; `diverged` is a failure of the settings).
+REQUESTED_ENDS = ('completed', 'target_reached', 'budget_exhausted')
 
 
 class RunDirError(Exception):

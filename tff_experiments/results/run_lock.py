@@ -22,7 +22,7 @@ class RunLock:
 
   def __init__(self, run_dir: str, *, holder: str = 'run', name_flag: str = '--experiment_name'):
     self.path = os.path.join(run_dir, LOCK_FILE)
-    self._fd: Optional[int] = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+    self._fd: Optional[int] = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
     try:
       fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

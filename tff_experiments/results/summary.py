@@ -2,6 +2,7 @@
 
 import csv
 import math
+import os
 from typing import Any, Optional, Sequence
 
 
@@ -48,8 +49,11 @@ def summarize(metrics_csv: str, *, target_accuracy: Optional[float], status: str
   `final_accuracy` is the last evaluation's, None when it was of a non-finite model (accuracy
   NaN); `best_accuracy` and `rounds_to_target` consider finite evaluations only.
   """
-  with open(metrics_csv, newline='') as f:
-    rows = list(csv.DictReader(f))
+  if os.path.exists(metrics_csv):
+    with open(metrics_csv, newline='') as f:
+      rows = list(csv.DictReader(f))
+  else:  # Ended before its first row (e.g. interrupted while its computations were built).
+    rows = []
   rounds = [int(r['round_num']) for r in rows]
   evals = [(int(r['round_num']), _float_or_none(r.get('eval/accuracy', '')))
            for r in rows]

@@ -10,9 +10,11 @@ directories left by a crash or a full disk are removed.
 import asyncio
 import dataclasses
 import os
+import re
 import shutil
 from typing import Any, Callable, Optional
 
+import tensorflow as tf
 import tensorflow_federated as tff
 
 # Checkpoints kept besides the first (TFF keeps the first for reproducibility).
@@ -88,3 +90,26 @@ class Checkpoints:
       text = text.decode('utf-8') if isinstance(text, bytes) else str(text)
       return Restored(state=loaded['process'], round_num=version, metrics_csv=text)
     return Restored(state=loaded, round_num=version, metrics_csv=None)  # Older runs.
+
+
+def newest_rows(directory: str) -> tuple[Optional[int], Optional[str]]:
+  """(round, metrics rows) kept by the newest checkpoint in `directory`, read without the
+  process state's structure (no model is built) and without writing anything.
+
+  The round is None if there is no checkpoint; the rows are None if the newest one is
+  unreadable or holds none (written before checkpoints kept them).
+  """
+  try:
+    entries = os.listdir(directory)
+  except FileNotFoundError:
+    return None, None
+  versions = [int(m.group(1)) for e in entries if (m := re.fullmatch(rf'{_PREFIX}(\d+)', e))]
+  if not versions:
+    return None, None
+  newest = max(versions)
+  try:  # What `tff.program.FileProgramStateManager.load` reads, before it restores classes.
+    saved = tf.saved_model.load(os.path.join(directory, f'{_PREFIX}{newest}'))()
+    rows = saved['metrics_csv'].numpy().decode('utf-8')
+  except Exception:  # pylint: disable=broad-except  # Unreadable or of another layout alike.
+    return newest, None
+  return newest, rows

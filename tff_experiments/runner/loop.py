@@ -6,7 +6,9 @@ nobody reports is skipped; a round whose measurements say `aborted` keeps the ol
 evaluation -> one metrics row plus hook columns -> checkpoint (state and the rows so far).
 Resuming is a property of the loop: state, round and metrics rows come from the newest intact
 checkpoint, plans are functions of (seed, round), hooks replay the rounds already done, and
-rows after the checkpoint are redone.
+rows after the checkpoint are redone. A run that is over has a checkpoint of its last round
+(also when a hook stops it before a round), so a finished run's rows can be restored from it
+(`finished_run`).
 """
 
 import contextlib
@@ -137,12 +139,14 @@ def run(schedule: Schedule, *, process: tff.learning.templates.LearningProcess,
       for hook in hooks:
         hook.replay(planner.plan(done))
     seconds = []
-    status = 'completed'
+    status, saved_round = 'completed', start
     for round_num in range(start + 1, schedule.total_rounds + 1):
       plan = planner.plan(round_num)
       stop = next(filter(None, (h.before_round(plan) for h in hooks)), None)
       if stop:
         status, message = stop.status, stop.message
+        if round_num - 1 > saved_round:  # A finished run's last checkpoint holds every row.
+          saved.save(state, round_num - 1, csv_file.text())
         break
       began = time.perf_counter()
       round_status, measurements = 'skipped', None
@@ -157,7 +161,9 @@ def run(schedule: Schedule, *, process: tff.learning.templates.LearningProcess,
       eval_metrics, eval_time = None, None
       if _is_due(round_num, schedule.rounds_per_eval, schedule.total_rounds):
         began = time.perf_counter()
-        eval_metrics = evaluate(process.get_model_weights(state))
+        with guard(_round_timeout(schedule, seconds)):  # A TFF computation: on the worker.
+          weights = process.get_model_weights(state)
+        eval_metrics = evaluate(weights)
         eval_time = time.perf_counter() - began
       row = metrics_csv.row(round_metrics=measurements, eval_metrics=eval_metrics,
                             round_time_s=round_time, eval_time_s=eval_time)
@@ -168,28 +174,34 @@ def run(schedule: Schedule, *, process: tff.learning.templates.LearningProcess,
       stop = next(filter(None, (h.stop_after(plan, row) for h in hooks)), None)
       if stop or _is_due(round_num, schedule.rounds_per_checkpoint, schedule.total_rounds):
         saved.save(state, round_num, csv_file.text())
+        saved_round = round_num
       seconds.append(round_time + (eval_time or 0.0))
       say(_progress_line(round_num, schedule.total_rounds, row, seconds))
       if stop:
         status, message = stop.status, stop.message
         say(f'stopped: {stop.message}')
         break
-  except KeyboardInterrupt:
-    status = 'interrupted'
-    raise
   except BaseException as e:
-    status, message = 'failed', f'{type(e).__name__}: {e}'
+    status, message = ended_by(e)
     raise
   finally:
     saved.remove_temporaries()
     saved.close()
     extra = {key: value for hook in hooks for key, value in hook.summary().items()}
-    summary = _write_summary(schedule, paths, status=status, message=message, extra=extra)
+    summary = write_summary(schedule, paths, status=status, message=message, extra=extra)
   return summary
 
 
-def _write_summary(schedule: Schedule, paths: run_dir.RunPaths, *, status: str,
-                   message: Optional[str], extra: Mapping[str, Any]) -> Optional[dict]:
+def ended_by(error: BaseException) -> tuple[str, Optional[str]]:
+  """(status, message) of a run that `error` ended: `interrupted` (Ctrl-C, SIGTERM, SIGHUP),
+  else `failed` with the error."""
+  if isinstance(error, KeyboardInterrupt):
+    return 'interrupted', None
+  return 'failed', f'{type(error).__name__}: {error}'
+
+
+def write_summary(schedule: Schedule, paths: run_dir.RunPaths, *, status: str,
+                  message: Optional[str], extra: Mapping[str, Any]) -> Optional[dict]:
   """summary.json from metrics.csv plus the hooks' fields; on a full disk or unreadable CSV,
   as much as possible."""
   try:
