@@ -8,11 +8,11 @@ stochastically: q = floor(x) + [u < x - floor(x)] with u uniform from the client
 seed (never from its data), so E[q] = x (unbiased) and |q| <= L. A sum of at most n such
 integers lies in [-(2^(b-1) - 1), 2^(b-1) - 1]: it never wraps modulo 2^b, so the server decodes
 the sum exactly as a signed integer, times R_t / L. Each client's rounding error is below one
-step R_t / L per coordinate, with variance (x - floor(x)) (1 - x + floor(x)) steps^2 <= 1/4.
+step R_t / L per coordinate, with variance p (1 - p) step^2 <= step^2 / 4, p = x - floor(x).
 Integers (client weights) use R = L: exact up to L.
 
 Masks. PRG(seed) is TF's stateless Philox stream keyed by a 128-bit seed (folded with the
-stream, value or weight, and the tensor's index), reduced modulo 2^b: uniform on Z_{2^b}. A
+stream: value, weight or range histogram; and the tensor's index), reduced modulo 2^b: uniform on Z_{2^b}. A
 masked vector is (q + sum of signed masks) mod 2^b, all in int64 (b <= 32, so sums of up to
 2^31 vectors never overflow).
 """
