@@ -153,8 +153,11 @@ def test_fewer_than_t_survivors_abort_and_a_layer_outside_a_round_only_aborts():
                                'secagg_threshold': 6, 'secagg_dropout_rate': 0.5})
   factory = lambda: secure.value_sum(tff.aggregators.SumFactory(), config, weighted=False)
   output, keep = _run(factory, config.secure_aggregation, _values(2))
-  assert len(keep) < 6 and _columns(output)['secagg/aborted'] == 1
+  columns = _columns(output)
+  assert len(keep) < 6 and columns['secagg/aborted'] == 1
   assert all(not np.any(t) for t in output.result)
+  assert all(np.isnan(columns[f'secagg/{name}'])  # Nothing decoded, nothing measured.
+             for name in ('range_max', 'encoding_mse', 'encoding_relative_error'))
   process = factory().create(_VALUE_TYPE)  # Placeholders: nothing to unmask with.
   alone = process.next(process.initialize(), _values(2))
   assert _columns(alone)['secagg/aborted'] == 1

@@ -28,7 +28,8 @@ histograms, plus key and share traffic), protocol_time_s (the driver's cryptogra
 (L), range_max (the largest R), encoding_mse (the clients' squared encoding errors summed, per
 coordinate: the expected squared error of the decoded sum, clipping included) and
 encoding_relative_error (sqrt of the clients' summed squared errors over their summed squared
-norms: the RMS error relative to the contributions). These two come from a diagnostic each
+norms: the RMS error relative to the contributions); the last three are NaN in an aborted
+round (nothing decoded). These two come from a diagnostic each
 client reports beside its masked vector (its squared error and squared norm, summed by TFF's
 plain sum): the simulation's measurement, not part of the protocol.
 """
@@ -185,6 +186,8 @@ class SecureSumFactory(tff.aggregators.UnweightedAggregationFactory):
                                 ranges_type)
     def report(message, arrived, squares, ranges_):
       protocol_bits = message['key_agreement_bits'] + message['share_bits']
+      # An aborted round decoded nothing (its range histograms neither): no encoding measured.
+      measured = lambda x: tf.where(message['unmasked'], x, tf.constant(np.nan, tf.float64))
       squared_error, squared_norm = squares
       return collections.OrderedDict(
           clients_masked=message['clients_masked'],
@@ -195,9 +198,10 @@ class SecureSumFactory(tff.aggregators.UnweightedAggregationFactory):
           uplink_bits_round=tf.cast(arrived, tf.float64) * payload + protocol_bits,
           protocol_time_s=message['protocol_time_s'],
           levels=masking.levels(bits, message['participants']),
-          range_max=tf.reduce_max(ranges_),
-          encoding_mse=squared_error / size,
-          encoding_relative_error=tf.sqrt(tf.math.divide_no_nan(squared_error, squared_norm)))
+          range_max=measured(tf.reduce_max(ranges_)),
+          encoding_mse=measured(squared_error / size),
+          encoding_relative_error=measured(
+              tf.sqrt(tf.math.divide_no_nan(squared_error, squared_norm))))
 
     @tff.federated_computation
     def init_fn():
