@@ -12,9 +12,9 @@ step R_t / L per coordinate, with variance p (1 - p) step^2 <= step^2 / 4, p = x
 Integers (client weights) use R = L: exact up to L.
 
 Masks. PRG(seed) is TF's stateless Philox stream keyed by a 128-bit seed (folded with the
-stream: value, weight or range histogram; and the tensor's index), reduced modulo 2^b: uniform on Z_{2^b}. A
-masked vector is (q + sum of signed masks) mod 2^b, all in int64 (b <= 32, so sums of up to
-2^31 vectors never overflow).
+stream: value, weight or range histogram; and the tensor's index), reduced modulo 2^b: uniform
+on Z_{2^b}. A masked vector is (q + sum of signed masks) mod 2^b, all in int64 (b <= 32, so
+sums of up to 2^31 vectors never overflow).
 """
 
 import tensorflow as tf

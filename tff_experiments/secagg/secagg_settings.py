@@ -69,8 +69,9 @@ class SecAggSettings(config.Section):
            'DP (an L2-clipped record fits exactly; with --dp_adaptive_clip a grown clip may '
            'be cut), else measured every round per tensor: the clients first sum securely a '
            'histogram of their largest |coordinate| (half-octave buckets), and R is the '
-           'highest bucket edge reached (no client is clipped; R is within a factor sqrt(2) of the '
-           'largest coordinate).')
+           'highest bucket edge reached (no client is clipped; R is within a factor sqrt(2) '
+           'of the largest coordinate). A fixed R far above the update\'s scale drowns it in '
+           'rounding noise: see secagg/encoding_relative_error.')
   neighbors: Optional[int] = setting(
       None, checks=[(lambda v: v >= 2 and v % 2 == 0, 'must be an even number >= 2')],
       active=_masking,
