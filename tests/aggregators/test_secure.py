@@ -1,5 +1,8 @@
 """Secure sum layers: exact unmasked sums, masked vectors independent of the update, aborts,
-composition with DP and quantization, and no unmasked update reaching the server."""
+the measured range and the encoding error against numpy, composition with DP and quantization,
+and no unmasked update reaching the server."""
+
+import math
 
 import numpy as np
 import pytest
@@ -54,15 +57,23 @@ def _columns(output):
           for k, v in metrics_csv.flatten(output.measurements).items()}
 
 
-def _numpy_sum(values, keep, *, clip, bits, n):
-  """Decode(sum of the encodings), numpy only: what the server must get exactly."""
-  levels = (2**(bits - 1) - 1) // n
-  out = []
-  for t in range(len(_SHAPES)):
-    q = sum(np.round(np.clip(values[i][t].astype(np.float64), -clip, clip) * (levels / clip))
-            .astype(np.int64) for i in keep)
-    out.append((q * (clip / levels)).astype(np.float32))
-  return out
+def _grid_values(seed, *, levels, step_exponent=-20):
+  """Per client, values on the fixed-point grid of step 2^step_exponent (exact in float32):
+  stochastic rounding leaves them as they are, so the unmasked sum is exactly numpy's."""
+  rng = np.random.default_rng(seed)
+  return [tuple((rng.integers(-levels, levels + 1, size=s) * 2.0**step_exponent)
+                .astype(np.float32) for s in _SHAPES) for _ in _IDS]
+
+
+def _measured_range(contributions, tensor):
+  """Numpy: the first half-octave edge 2^(k/2) at or above the clients' largest |coordinate|."""
+  largest = max(float(np.max(np.abs(c[tensor].astype(np.float64)))) for c in contributions)
+  k = math.ceil(2 * math.log2(largest))
+  while 2.0**((k - 1) / 2) >= largest:
+    k -= 1
+  while 2.0**(k / 2) < largest:
+    k += 1
+  return 2.0**(k / 2)
 
 
 def _too_few_holders(graph, survivors, *, threshold):
@@ -82,12 +93,13 @@ def _too_few_holders(graph, survivors, *, threshold):
     ('masking', 0.0, None), ('masking', 0.4, None), ('masking', 0.3, 2), ('two_server', 0, None)])
 def test_unmasked_sum_is_exactly_the_sum_of_the_encoded_updates(mode, rate, neighbors):
   # 24 bits: sums below 2^23 in magnitude decode to distinct float32s, so equal floats are
-  # equal integers.
+  # equal integers. The clip makes the step 2^-20 and the values lie on its grid.
+  levels = (2**23 - 1) // 6
   config = settings.from_flat({'secure_aggregation': mode, 'clients_per_round': 6,
-                               'secagg_clip_norm': 2.5, 'secagg_bits': 24,
+                               'secagg_clip_norm': levels * 2.0**-20, 'secagg_bits': 24,
                                **({'secagg_dropout_rate': rate, 'secagg_threshold': 2,
                                    'secagg_neighbors': neighbors} if mode == 'masking' else {})})
-  values = _values(0, scale=2.0)
+  values = _grid_values(0, levels=levels)
   factory = lambda: secure.value_sum(tff.aggregators.SumFactory(), config, weighted=False)
   unmasked_with_drop_outs = 0
   for round_num in range(1, 6):
@@ -98,9 +110,10 @@ def test_unmasked_sum_is_exactly_the_sum_of_the_encoded_updates(mode, rate, neig
     assert columns['secagg/aborted'] == abort
     if abort:
       continue
-    want = _numpy_sum(values, keep, clip=2.5, bits=24, n=len(_IDS))
-    for got, w in zip(output.result, want):
-      np.testing.assert_array_equal(got, w)
+    for t, got in enumerate(output.result):
+      np.testing.assert_array_equal(got, sum(values[i][t].astype(np.float64) for i in keep))
+    assert columns['secagg/encoding_mse'] == 0 and columns['secagg/range_max'] == (
+        levels * 2.0**-20)
     assert columns['secagg/dropped_after_masking'] == len(_IDS) - len(keep)
     survivors = {_IDS[i] for i in keep}
     assert columns['secagg/recovered'] == sum(  # Dropped clients with masks to remove.
@@ -115,6 +128,11 @@ def _client_part(mode):
   return factory.client_part(_VALUE_TYPE)
 
 
+def _message(rng, pairs=3):
+  seed = lambda *shape: rng.integers(-2**62, 2**62, shape)
+  return messages.client_message(seed(pairs, 2), [1, -1, 1][:pairs], seed(2), seed(2))
+
+
 @pytest.mark.parametrize('mode', ['masking', 'two_server'])
 def test_what_a_client_sends_is_uniform_and_independent_of_its_update(mode):
   send = _client_part(mode)
@@ -126,9 +144,7 @@ def test_what_a_client_sends_is_uniform_and_independent_of_its_update(mode):
   for name, value in (('zero', zero), ('big', big)):
     draws = []
     for _ in range(300):  # Fresh seeds per message, as every round and client has.
-      message = messages.client_message(rng.integers(-2**62, 2**62, (3, 2)), [1, -1, 1],
-                                        rng.integers(-2**62, 2**62, 2))
-      out = send(value, message, np.int64(10))
+      out, _ = send(value, _message(rng), np.int64(10), np.full(2, 1e4))
       draws.append(flat(out[0]))  # What the (first) server receives.
       if mode == 'two_server':  # The second share alone is uniform too.
         draws.append(flat(out[1]))
@@ -145,27 +161,56 @@ def test_fewer_than_t_survivors_abort_and_a_layer_outside_a_round_only_aborts():
                                'secagg_threshold': 6, 'secagg_dropout_rate': 0.5})
   factory = lambda: secure.value_sum(tff.aggregators.SumFactory(), config, weighted=False)
   output, keep = _run(factory, config.secure_aggregation, _values(2))
-  assert len(keep) < 6 and _columns(output)['secagg/aborted'] == 1
+  columns = _columns(output)
+  assert len(keep) < 6 and columns['secagg/aborted'] == 1
   assert all(not np.any(t) for t in output.result)
+  assert all(np.isnan(columns[f'secagg/{name}'])  # Nothing decoded, nothing measured.
+             for name in ('range_max', 'encoding_mse', 'encoding_relative_error'))
   process = factory().create(_VALUE_TYPE)  # Placeholders: nothing to unmask with.
   alone = process.next(process.initialize(), _values(2))
   assert _columns(alone)['secagg/aborted'] == 1
 
 
-def test_weighted_mean_and_bits_columns():
-  config = settings.from_flat({'secure_aggregation': 'masking', 'clients_per_round': 6})
+def test_weighted_mean_measured_range_encoding_error_and_bits_columns():
+  config = settings.from_flat({'secure_aggregation': 'masking', 'clients_per_round': 6,
+                               'secagg_bits': 8})
+  assert config.secure_aggregation.clip_norm is None  # Measured every round.
   values, weights = _values(3), [np.float32(w) for w in (600, 1, 30, 7, 600, 2)]
   output, keep = _run(lambda: stack.build(config), config.secure_aggregation, values, weights)
-  total = sum(weights[i] for i in keep)
-  step = 1e4 / ((2**31 - 1) // 6)  # Default clip 1e4; each weighted update rounds by <= step/2.
+  assert len(keep) == 6
+  # What the mean hands the sum: value x weight in float32.
+  contributions = [tuple((w * v).astype(np.float64) for v in value)
+                   for w, value in zip(weights, values)]
+  levels = (2**7 - 1) // 6
+  ranges = [_measured_range(contributions, t) for t in range(len(_SHAPES))]
+  steps = [r / levels for r in ranges]
+  total = sum(weights)
   for t, got in enumerate(output.result):
-    want = sum(weights[i] * values[i][t].astype(np.float64) for i in keep) / total
-    np.testing.assert_allclose(got, want, atol=6 * step / 2 / total + 1e-6)
+    want = sum(c[t] for c in contributions) / total
+    assert np.abs(got - want).max() < 6 * steps[t] / total  # Each client: below a step.
   columns = _columns(output)
-  per_client = 32 * 13 + 32  # The masked update and the masked weight.
+  assert columns['secagg/levels'] == levels
+  assert columns['secagg/range_max'] == max(ranges)
+  # The reported squared error against its closed-form mean and spread (stochastic rounding,
+  # nothing clipped): sum over clients and coordinates of step^2 p (1 - p).
+  mean = var = 0.0
+  for c in contributions:
+    for t, step in enumerate(steps):
+      x = c[t] / step
+      p = x - np.floor(x)
+      mean += np.sum(step**2 * p * (1 - p))
+      var += np.sum(step**4 * p * (1 - p) * ((1 - p)**3 + p**3) - (step**2 * p * (1 - p))**2)
+  size = sum(int(np.prod(s)) for s in _SHAPES)
+  assert abs(columns['secagg/encoding_mse'] * size - mean) <= 6 * math.sqrt(var)
+  norms = sum(np.sum(t**2) for c in contributions for t in c)
+  assert columns['secagg/encoding_relative_error'] == pytest.approx(
+      math.sqrt(columns['secagg/encoding_mse'] * size / norms), rel=1e-6)
+  per_client = 8 * 13 + 32  # The masked update and the masked weight (32-bit integers).
   assert columns['comm/uplink_bits_per_client'] == per_client
+  histograms = 8 * len(_SHAPES) * 97  # And the masked range histograms, 97 buckets a tensor.
   assert columns['secagg/uplink_bits_round'] == (
-      6 * per_client + columns['secagg/key_agreement_bits'] + columns['secagg/share_bits'])
+      6 * (per_client + histograms) + columns['secagg/key_agreement_bits']
+      + columns['secagg/share_bits'])
   assert columns['secagg/key_agreement_bits'] == 6 * 2 * 256
 
 
@@ -179,9 +224,10 @@ def test_composes_with_central_dp_and_with_quantization():
   config = settings.from_flat({**flags, 'secure_aggregation': 'masking'})
   assert config.secure_aggregation.clip_norm == 1.5  # The DP records fit exactly.
   got, _ = _run(lambda: stack.build(config), config.secure_aggregation, values, ones)
-  step = 1.5 / ((2**31 - 1) // 6)
+  step = 1.5 / ((2**31 - 1) // 6)  # The mean of 6 records, each rounded by below a step.
   for g, w in zip(got.result, want):
-    np.testing.assert_allclose(g, w, atol=step / 2 + 1e-7)
+    np.testing.assert_allclose(g, w, atol=step + 1e-7)
+  assert _columns(got)['secagg/range_max'] == 1.5
   quantized = {'quantization': 'uniform', 'quantization_bits': 8,
                'quantization_rounding': 'deterministic', 'clients_per_round': 6}
   plain = stack.build(settings.from_flat(quantized)).create(_VALUE_TYPE, update_weight.TYPE)

@@ -14,7 +14,8 @@ def test_only_the_protocols_own_settings_are_active():
   assert not any(k.startswith('secagg_') for k in _active())
   masking = _active(secure_aggregation='masking', clients_per_round=10)
   assert masking['secagg_threshold'] == 6 and masking['secagg_bits'] == 32
-  assert masking['secagg_clip_norm'] == 1e4
+  assert masking['secagg_clip_norm'] is None  # The range is measured every round.
+  assert _active(secure_aggregation='masking', secagg_clip_norm=3.0)['secagg_clip_norm'] == 3.0
   two = _active(secure_aggregation='two_server')
   assert 'secagg_threshold' not in two and 'secagg_dropout_rate' not in two
 
@@ -34,11 +35,20 @@ def test_defaults_follow_dp_and_the_masking_graph():
     ({'secure_aggregation': 'masking', 'secagg_neighbors': 4, 'secagg_threshold': 6},
      '--secagg_neighbors=4'),
     ({'secure_aggregation': 'masking', 'secagg_neighbors': 3}, 'even number'),
-    ({'secure_aggregation': 'masking', 'secagg_bits': 8, 'clients_per_round': 200,
-      'num_clients': 300}, '--secagg_bits=8 cannot sum'),
+    ({'secure_aggregation': 'masking', 'secagg_bits': 8, 'clients_per_round': 128,
+      'num_clients': 300}, r'--secagg_bits=8 leaves each of --clients_per_round=128 clients '
+                           r'L = floor\(\(2\^7 - 1\) / 128\) = 0 levels'),
+    ({'secure_aggregation': 'two_server', 'secagg_bits': 16, 'clients_per_round': 40000,
+      'num_clients': 40000}, r'--clients_per_round=40000 clients L = floor\(\(2\^15 - 1\) / '
+                             r'40000\) = 0 levels'),
     ({'secure_aggregation': 'masking', 'secagg_dropout_rate': 1.0}, 'must be in \\[0, 1\\)'),
     ({'secure_aggregation': 'shamir'}, 'choose one of'),
 ])
 def test_bad_combinations_name_the_flags(values, message):
   with pytest.raises(config.ConfigError, match=message):
     settings.from_flat(values)
+
+
+def test_the_fewest_levels_accepted_is_one():
+  assert settings.from_flat({'secure_aggregation': 'masking', 'secagg_bits': 8,
+                             'clients_per_round': 127, 'num_clients': 300})

@@ -14,9 +14,24 @@ weight either. Each client encodes its contribution modulo 2^b (`secagg.masking`
   and the rest; each share goes through its own transport (one per non-colluding server),
   and the update is the sum of the two servers' sums.
 
+Encoding (`secagg.masking`): per tensor a range R, clip to [-R, R], L = floor((2^(b-1) - 1) / n)
+levels per client, unbiased stochastic rounding from the client's own rounding seed. R is, by
+default, measured in the same round (`secagg.ranges`: a histogram of the clients' largest
+|coordinates|, summed securely first, its own mask stream), so the step R / L follows the
+update's scale at any bit width and weighting; a fixed `clip` (--secagg_clip_norm, the DP clip)
+replaces it. Under a weighted mean the sum sees update x weight; the measured range scales
+with it, so the relative rounding error does not depend on the weights' scale.
+
 Measurements (`secagg/...`): clients_masked, dropped_after_masking, recovered, aborted,
-key_agreement_bits, share_bits, uplink_bits_round (masked vectors or shares, plus key and
-share traffic) and protocol_time_s (the driver's cryptography).
+key_agreement_bits, share_bits, uplink_bits_round (masked vectors or shares, the range
+histograms, plus key and share traffic), protocol_time_s (the driver's cryptography), levels
+(L), range_max (the largest R), encoding_mse (the clients' squared encoding errors summed, per
+coordinate: the expected squared error of the decoded sum, clipping included) and
+encoding_relative_error (sqrt of the clients' summed squared errors over their summed squared
+norms: the RMS error relative to the contributions); the last three are NaN in an aborted
+round (nothing decoded). These two come from a diagnostic each
+client reports beside its masked vector (its squared error and squared norm, summed by TFF's
+plain sum): the simulation's measurement, not part of the protocol.
 """
 
 import collections
@@ -29,9 +44,11 @@ import tensorflow_federated as tff
 from tff_experiments.core import registry
 from tff_experiments.secagg import masking
 from tff_experiments.secagg import messages
+from tff_experiments.secagg import ranges
 
-# Streams of the same seeds: the update's masks and the weight's are independent.
-VALUE_STREAM, WEIGHT_STREAM = 0, 1
+# Streams of the same seeds: the update's masks, the weight's and the range histogram's are
+# independent (and so are the rounding draws of the update and the weight).
+VALUE_STREAM, WEIGHT_STREAM, RANGE_STREAM = 0, 1, 2
 WEIGHT_BITS = masking.MAX_BITS  # Weights (example counts) are summed as exact integers.
 
 
@@ -46,54 +63,116 @@ def _size(value_type: tff.types.Type) -> int:
   return sum(int(np.prod(t.shape)) for t in tff.structure.flatten(value_type))
 
 
-class SecureSumFactory(tff.aggregators.UnweightedAggregationFactory):
-  """A secure sum (see module doc); subclasses give the client's and the server's TF parts.
+def _squared_norm(value) -> tf.Tensor:
+  return tf.add_n([tf.reduce_sum(tf.square(tf.cast(t, tf.float64)))
+                   for t in tf.nest.flatten(value)])
 
-  `clip` None encodes integers (weights); `report` adds the `secagg` measurements (the
-  weight's sum leaves them to the update's). `weight_bits` is what each client's weight
-  costs on the uplink beside the update (for `uplink_bits_round`).
+
+def _sum_mod(totals, bits: int):
+  total = totals[0]
+  for other in totals[1:]:
+    total = masking.add_mod(total, other, bits)
+  return total
+
+
+class SecureSumFactory(tff.aggregators.UnweightedAggregationFactory):
+  """A secure sum (see module doc); subclasses say how a client protects an encoded vector and
+  how the server recovers the sum of the protected ones.
+
+  `clip`: the fixed range of every tensor; None measures it each round. `integers` sums exact
+  integers (weights) instead (R = L: step 1). `report` adds the `secagg` measurements (the
+  weight's sum leaves them to the update's). `weight_bits` is what each client's weight costs
+  on the uplink beside the update (for `uplink_bits_round`).
   """
   servers = 1
 
   def __init__(self, inner: tff.aggregators.UnweightedAggregationFactory, *, bits: int,
-               clip: Optional[float], stream: int = VALUE_STREAM, report: bool = True,
-               weight_bits: int = 0):
+               clip: Optional[float], integers: bool = False, stream: int = VALUE_STREAM,
+               report: bool = True, weight_bits: int = 0):
     if not 1 < bits <= masking.MAX_BITS:
       raise ValueError(f'secure aggregation needs 2 <= bits <= {masking.MAX_BITS}, got {bits}')
-    self._inner, self._bits, self._clip = inner, bits, clip
+    self._inner, self._bits, self._clip, self._integers = inner, bits, clip, integers
     self._stream, self._report, self._weight_bits = stream, report, weight_bits
 
+  @property
+  def measures_range(self) -> bool:
+    """Whether each round first measures the range (a secure sum of histograms)."""
+    return self._clip is None and not self._integers
+
+  def protect(self, encoded, message, *, stream: int) -> tuple:
+    """TF (in the client's computation): `servers` int structures, each what one server
+    receives of `encoded` (mod 2^b)."""
+    raise NotImplementedError
+
+  def recover(self, total, message, *, stream: int):
+    """TF (in the server's computation): the sum mod 2^b of the encodings, from the sum of
+    what the clients sent (the servers' sums added)."""
+    raise NotImplementedError
+
   def client_part(self, value_type) -> tff.Computation:
-    """(value, client message, n) -> a tuple of `servers` int values, each what one server
-    receives from this client."""
-    raise NotImplementedError
+    """(value, client message, n, ranges) -> (a tuple of `servers` int structures, each what
+    one server receives from this client; (the squared error of its encoding, the squared
+    norm of its value)), the second a diagnostic summed in the clear."""
+    bits, stream = self._bits, self._stream
+    ranges_type = tff.TensorType(np.float64, [len(tff.structure.flatten(value_type))])
 
-  def unmask_part(self):
-    """A TF function (sum mod 2^b, server message) -> the unmasked sum mod 2^b (run in the
-    server's computation)."""
-    raise NotImplementedError
+    @tff.tensorflow.computation(value_type, messages.CLIENT_TYPE, tff.TensorType(np.int64),
+                                ranges_type)
+    def send(value, message, participants, ranges_):
+      encoded, error = masking.encode(
+          value, ranges=ranges_, levels_=masking.levels(bits, participants), bits=bits,
+          rounding_seed=message['rounding_seed'], stream=stream)
+      return self.protect(encoded, message, stream=stream), (error, _squared_norm(value))
 
-  def _encode(self, value, participants):
-    levels_ = masking.levels(self._bits, participants)
-    clip = levels_ if self._clip is None else self._clip
-    return masking.encode(value, clip=clip, levels_=levels_, bits=self._bits)
+    return send
+
+  def _range_parts(self, value_type):
+    """(the clients' computation sending their protected range histograms; the server's
+    turning the servers' sums into the round's ranges)."""
+    bits = self._bits
+    hist_type = tff.TensorType(np.int64, [len(tff.structure.flatten(value_type)),
+                                          ranges.BUCKETS])
+
+    @tff.tensorflow.computation(value_type, messages.CLIENT_TYPE)
+    def send(value, message):
+      return self.protect(masking.wrap(ranges.histogram(value), bits), message,
+                          stream=RANGE_STREAM)
+
+    @tff.tensorflow.computation([hist_type] * self.servers, messages.SERVER_TYPE)
+    def measure(totals, message):
+      counts = self.recover(_sum_mod(totals, bits), message, stream=RANGE_STREAM)
+      return ranges.from_counts(masking.signed(counts, bits))
+
+    return hist_type, send, measure
 
   def create(self, value_type) -> tff.templates.AggregationProcess:
     int_type = _int_type(value_type)
-    transports = [self._inner.create(int_type) for _ in range(self.servers)]
-    client_part, unmask_part = self.client_part(value_type), self.unmask_part()
-    bits, clip, dtypes = self._bits, self._clip, tff.types.type_to_tf_tensor_specs(value_type)
-    payload = float(self.servers * (bits * _size(value_type) + self._weight_bits))
+    tensors = len(tff.structure.flatten(value_type))
+    ranges_type = tff.TensorType(np.float64, [tensors])
+    send = self.client_part(value_type)
+    bits, clip, integers = self._bits, self._clip, self._integers
+    specs = tff.types.type_to_tf_tensor_specs(value_type)
+    dtypes = tf.nest.map_structure(lambda s: s.dtype, specs)
+    size = _size(value_type)
+    payload = float(self.servers * (bits * size + self._weight_bits))
+    transports = collections.OrderedDict(
+        (f'server_{i}', self._inner.create(int_type)) for i in range(self.servers))
+    if self.measures_range:
+      hist_type, send_histogram, measure = self._range_parts(value_type)
+      transports.update((f'range_server_{i}', self._inner.create(hist_type))
+                        for i in range(self.servers))
+      payload += self.servers * bits * tensors * ranges.BUCKETS
 
-    @tff.tensorflow.computation([int_type] * self.servers, messages.SERVER_TYPE)
-    def combine(totals, message):
-      total = totals[0]
-      for other in totals[1:]:
-        total = masking.add_mod(total, other, bits)
-      levels_ = masking.levels(bits, message['participants'])
-      decoded = masking.decode(unmask_part(total, message), levels_=levels_, bits=bits,
-                               clip=levels_ if clip is None else clip,
-                               dtypes=tf.nest.map_structure(lambda s: s.dtype, dtypes))
+    @tff.tensorflow.computation(messages.SERVER_TYPE)
+    def fixed_ranges(message):
+      levels_ = tf.cast(masking.levels(bits, message['participants']), tf.float64)
+      return tf.fill([tensors], levels_ if integers else tf.constant(clip or 0, tf.float64))
+
+    @tff.tensorflow.computation([int_type] * self.servers, messages.SERVER_TYPE, ranges_type)
+    def combine(totals, message, ranges_):
+      total = self.recover(_sum_mod(totals, bits), message, stream=self._stream)
+      decoded = masking.decode(total, ranges=ranges_, bits=bits, dtypes=dtypes,
+                               levels_=masking.levels(bits, message['participants']))
       return tf.nest.map_structure(
           lambda t: tf.where(message['unmasked'], t, tf.zeros_like(t)), decoded)
 
@@ -102,9 +181,14 @@ class SecureSumFactory(tff.aggregators.UnweightedAggregationFactory):
       del value
       return tf.constant(1, tf.int64)
 
-    @tff.tensorflow.computation(messages.SERVER_TYPE, tff.TensorType(np.int64))
-    def report(message, arrived):
+    @tff.tensorflow.computation(messages.SERVER_TYPE, tff.TensorType(np.int64),
+                                (tff.TensorType(np.float64), tff.TensorType(np.float64)),
+                                ranges_type)
+    def report(message, arrived, squares, ranges_):
       protocol_bits = message['key_agreement_bits'] + message['share_bits']
+      # An aborted round decoded nothing (its range histograms neither): no encoding measured.
+      measured = lambda x: tf.where(message['unmasked'], x, tf.constant(np.nan, tf.float64))
+      squared_error, squared_norm = squares
       return collections.OrderedDict(
           clients_masked=message['clients_masked'],
           dropped_after_masking=message['dropped_after_masking'],
@@ -112,30 +196,51 @@ class SecureSumFactory(tff.aggregators.UnweightedAggregationFactory):
           aborted=tf.cast(tf.logical_not(message['unmasked']), tf.int64),
           key_agreement_bits=message['key_agreement_bits'], share_bits=message['share_bits'],
           uplink_bits_round=tf.cast(arrived, tf.float64) * payload + protocol_bits,
-          protocol_time_s=message['protocol_time_s'])
+          protocol_time_s=message['protocol_time_s'],
+          levels=masking.levels(bits, message['participants']),
+          range_max=measured(tf.reduce_max(ranges_)),
+          encoding_mse=measured(squared_error / size),
+          encoding_relative_error=measured(
+              tf.sqrt(tf.math.divide_no_nan(squared_error, squared_norm))))
 
     @tff.federated_computation
     def init_fn():
       return tff.federated_zip(collections.OrderedDict(
-          (f'server_{i}', t.initialize()) for i, t in enumerate(transports)))
+          (name, t.initialize()) for name, t in transports.items()))
+
+    def carry(prefix, sent, state, outputs):
+      """Each server's transport of its part of `sent` (into `outputs`); their sums, zipped."""
+      names = [f'{prefix}server_{i}' for i in range(self.servers)]
+      for i, name in enumerate(names):
+        outputs[name] = transports[name].next(state[name], sent[i])
+      return tff.federated_zip([outputs[name].result for name in names])
 
     @tff.federated_computation(init_fn.type_signature.result,
                                tff.FederatedType(value_type, tff.CLIENTS))
     def next_fn(state, value):
       client_messages, server_message = messages.current() or messages.placeholders()
-      participants = tff.federated_broadcast(server_message.participants)
-      sent = tff.federated_map(client_part, (value, client_messages, participants))
-      outputs = [t.next(state[f'server_{i}'], sent[i]) for i, t in enumerate(transports)]
-      result = tff.federated_map(combine, (tff.federated_zip([o.result for o in outputs]),
-                                           server_message))
+      outputs = collections.OrderedDict()
+      if self.measures_range:
+        histograms = tff.federated_map(send_histogram, (value, client_messages))
+        ranges_ = tff.federated_map(measure, (carry('range_', histograms, state, outputs),
+                                              server_message))
+      else:
+        ranges_ = tff.federated_map(fixed_ranges, server_message)
+      sent = tff.federated_map(send, (value, client_messages,
+                                      tff.federated_broadcast(server_message.participants),
+                                      tff.federated_broadcast(ranges_)))
+      result = tff.federated_map(combine, (carry('', sent[0], state, outputs), server_message,
+                                           ranges_))
       measured = collections.OrderedDict(
-          (f'server_{i}', o.measurements) for i, o in enumerate(outputs))
+          (name, outputs[name].measurements) for name in transports)
       if self._report:
         arrived = tff.federated_sum(tff.federated_map(one, value))
-        measured['secagg'] = tff.federated_map(report, (server_message, arrived))
+        squares = tff.federated_sum(sent[1])
+        measured['secagg'] = tff.federated_map(report,
+                                               (server_message, arrived, squares, ranges_))
       return tff.templates.MeasuredProcessOutput(
           state=tff.federated_zip(collections.OrderedDict(
-              (f'server_{i}', o.state) for i, o in enumerate(outputs))),
+              (name, outputs[name].state) for name in transports)),
           result=result, measurements=tff.federated_zip(measured))
 
     return tff.templates.AggregationProcess(init_fn, next_fn)
@@ -145,47 +250,30 @@ class MaskedSumFactory(SecureSumFactory):
   """`masking`: y = q + sum_v sign_v PRG(s_uv) + PRG(b_u) mod 2^b; the server removes the masks
   its message's seeds expand to."""
 
-  def client_part(self, value_type):
-    bits, stream = self._bits, self._stream
+  def protect(self, encoded, message, *, stream):
+    bits = self._bits
+    pairs = masking.signed_mask_sum(message['pair_seeds'], message['pair_signs'], encoded,
+                                    stream=stream, bits=bits)
+    own = masking.masks(message['self_seed'], encoded, stream=stream, bits=bits)
+    return (masking.add_mod(masking.add_mod(encoded, pairs, bits), own, bits),)
 
-    @tff.tensorflow.computation(value_type, messages.CLIENT_TYPE, tff.TensorType(np.int64))
-    def mask(value, message, participants):
-      encoded = self._encode(value, participants)
-      pairs = masking.signed_mask_sum(message['pair_seeds'], message['pair_signs'], encoded,
-                                      stream=stream, bits=bits)
-      own = masking.masks(message['self_seed'], encoded, stream=stream, bits=bits)
-      return (masking.add_mod(masking.add_mod(encoded, pairs, bits), own, bits),)
-
-    return mask
-
-  def unmask_part(self):
-    bits, stream = self._bits, self._stream
-
-    def unmask(total, message):
-      correction = masking.signed_mask_sum(message['unmask_seeds'], message['unmask_signs'],
-                                           total, stream=stream, bits=bits)
-      return masking.add_mod(total, correction, bits, subtract=True)
-
-    return unmask
+  def recover(self, total, message, *, stream):
+    correction = masking.signed_mask_sum(message['unmask_seeds'], message['unmask_signs'],
+                                         total, stream=stream, bits=self._bits)
+    return masking.add_mod(total, correction, self._bits, subtract=True)
 
 
 class TwoServerSumFactory(SecureSumFactory):
   """`two_server`: shares r = PRG(share seed) and q - r mod 2^b, one per server."""
   servers = 2
 
-  def client_part(self, value_type):
-    bits, stream = self._bits, self._stream
+  def protect(self, encoded, message, *, stream):
+    first = masking.masks(message['self_seed'], encoded, stream=stream, bits=self._bits)
+    return first, masking.add_mod(encoded, first, self._bits, subtract=True)
 
-    @tff.tensorflow.computation(value_type, messages.CLIENT_TYPE, tff.TensorType(np.int64))
-    def split(value, message, participants):
-      encoded = self._encode(value, participants)
-      first = masking.masks(message['self_seed'], encoded, stream=stream, bits=bits)
-      return first, masking.add_mod(encoded, first, bits, subtract=True)
-
-    return split
-
-  def unmask_part(self):
-    return lambda total, message: total
+  def recover(self, total, message, *, stream):
+    del message, stream
+    return total
 
 
 # `--secure_aggregation` (besides `none`) -> the secure sum it builds.
@@ -208,4 +296,4 @@ def weight_sum(config) -> tff.aggregators.UnweightedAggregationFactory:
   if mode not in SECURE_SUMS:
     return tff.aggregators.SumFactory()
   return SECURE_SUMS.get(mode)(tff.aggregators.SumFactory(), bits=WEIGHT_BITS, clip=None,
-                               stream=WEIGHT_STREAM, report=False)
+                               integers=True, stream=WEIGHT_STREAM, report=False)

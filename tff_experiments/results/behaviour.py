@@ -44,8 +44,9 @@ CHANGES: tuple[Change, ...] = (
            "local-DP noise and quantization draws are seeded by (seed, round, client), not by "
            "the client's update; a rotated message no longer counts 64 bits for its seed"),
     Change(2, lambda f: f['secure_aggregation'] != 'none',
-           "secure aggregation's fixed-point encoding rounds stochastically on a scale chosen "
-           'from the bit width and cohort'),
+           "secure aggregation's fixed-point encoding rounds stochastically (seeded per client "
+           'and round) on a range measured every round from a securely summed histogram of the '
+           "clients' largest coordinates, unless --secagg_clip_norm or central DP fixes it"),
     Change(2, lambda f: f['partition'] == 'dirichlet',
            "--partition=dirichlet follows NIID-Bench's partition_data (a client holding N/n "
            'examples gets no more; redrawn until every client has 10), from another stream of '

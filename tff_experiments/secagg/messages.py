@@ -3,7 +3,8 @@
 TFF's aggregator interface gives a sum layer nothing per client but the value it sums, so the
 protocol's per-round inputs travel as federated values of the round computation itself
 (`rounds.SecureRounds`): one `CLIENT_TYPE` message per client at CLIENTS (its pair seeds and
-signs, its self-mask or share seed: secrets of that client only) and one `SERVER_TYPE` message
+signs, its self-mask or share seed, the seed of its stochastic rounding: secrets of that client
+only) and one `SERVER_TYPE` message
 at SERVER (the cohort size, the unmasking seeds the server rebuilt from the survivors' Shamir
 shares, counts and traffic). The round computation builds the learning process inside its own
 trace, with its message parameters `bind`-ed; the secure sum layers, created during that build,
@@ -24,6 +25,7 @@ CLIENT_TYPE = tff.StructType([
     ('pair_seeds', tff.TensorType(np.int64, [None, 2])),  # One PRG seed per neighbour.
     ('pair_signs', tff.TensorType(np.int64, [None])),  # +1 / -1: the pair's masks cancel.
     ('self_seed', tff.TensorType(np.int64, [2])),  # b_u (masking), the share seed (two_server).
+    ('rounding_seed', tff.TensorType(np.int64, [2])),  # Its stochastic rounding: never shared.
 ])
 SERVER_TYPE = tff.StructType([
     ('participants', tff.TensorType(np.int64)),  # n: sets the fixed-point scale (public).
@@ -41,12 +43,14 @@ SERVER_TYPE = tff.StructType([
 _BOUND = threading.local()
 
 
-def client_message(pair_seeds=(), pair_signs=(), self_seed=(0, 0)) -> collections.OrderedDict:
+def client_message(pair_seeds=(), pair_signs=(), self_seed=(0, 0),
+                   rounding_seed=(0, 0)) -> collections.OrderedDict:
   """One client's message as the round computation takes it."""
   return collections.OrderedDict(
       pair_seeds=np.asarray(pair_seeds, np.int64).reshape(-1, 2),
       pair_signs=np.asarray(pair_signs, np.int64).reshape(-1),
-      self_seed=np.asarray(self_seed, np.int64).reshape(2))
+      self_seed=np.asarray(self_seed, np.int64).reshape(2),
+      rounding_seed=np.asarray(rounding_seed, np.int64).reshape(2))
 
 
 def server_message(*, participants: int, unmasked: bool, unmask_seeds=(), unmask_signs=(),

@@ -58,6 +58,18 @@ def masking_graph(client_ids: Sequence[str], *, neighbors, seed: int,
       rng=seeds.generator(seed, purpose='secagg_graph', round_num=round_num))
 
 
+def client_seed(seed: int, *, purpose: str, round_num: int, client: str) -> protocol.Seed:
+  """A client's own 128-bit PRG seed for `purpose`, drawn from (seed, purpose, round, client)."""
+  return protocol.prg_seed(seeds.generator(seed, purpose=purpose, round_num=round_num,
+                                           client=client).bytes(protocol.SEED_BYTES))
+
+
+def rounding_seed(seed: int, *, round_num: int, client: str) -> protocol.Seed:
+  """The seed of a client's stochastic rounding in a round (`masking.encode`): its own secret,
+  independent of its masks' and shares' seeds, never a function of its data."""
+  return client_seed(seed, purpose='secagg_rounding', round_num=round_num, client=client)
+
+
 def _masking(client_ids: Sequence[str], *, round_num: int, seed: int, settings) -> Setup:
   """Bonawitz et al. (`protocol.run_round`) over the cohort's masking graph."""
   graph = masking_graph(client_ids, neighbors=settings.neighbors, seed=seed,
@@ -73,17 +85,18 @@ def _masking(client_ids: Sequence[str], *, round_num: int, seed: int, settings) 
       clients_masked=len(client_ids), dropped_after_masking=len(dropped),
       recovered=result.recovered, key_agreement_bits=8.0 * result.key_bytes,
       share_bits=8.0 * result.share_bytes)
-  clients = [messages.client_message(result.inputs[c].pair_seeds, result.inputs[c].pair_signs,
-                                     result.inputs[c].self_seed) for c in result.survivors]
+  clients = [messages.client_message(
+      result.inputs[c].pair_seeds, result.inputs[c].pair_signs, result.inputs[c].self_seed,
+      rounding_seed(seed, round_num=round_num, client=c)) for c in result.survivors]
   return Setup(result.survivors, clients, server)
 
 
 def _two_server(client_ids: Sequence[str], *, round_num: int, seed: int, settings) -> Setup:
   """Each client's share seed, drawn from (seed, round, client): nothing to agree on."""
   del settings
-  clients = [messages.client_message(self_seed=protocol.prg_seed(seeds.generator(
-      seed, purpose='secagg_share', round_num=round_num, client=c).bytes(protocol.SEED_BYTES)))
-             for c in client_ids]
+  clients = [messages.client_message(
+      self_seed=client_seed(seed, purpose='secagg_share', round_num=round_num, client=c),
+      rounding_seed=rounding_seed(seed, round_num=round_num, client=c)) for c in client_ids]
   server = messages.server_message(participants=len(client_ids), unmasked=True,
                                    clients_masked=len(client_ids))
   return Setup(tuple(client_ids), clients, server)
@@ -99,9 +112,9 @@ def protocol_setup(settings, *, seed: int, client_ids: Sequence[str], round_num:
   """The setup of `settings.mode`'s protocol for a round's cohort, its time in the server
   message."""
   began = time.perf_counter()
-  if client_ids and masking.levels(settings.bits, len(client_ids)) < 1:
-    raise ValueError(f'--secagg_bits={settings.bits} cannot sum the {len(client_ids)} clients '
-                     f'of round {round_num} without wrapping around')
+  if client_ids and masking.level_count(settings.bits, len(client_ids)) < masking.MIN_LEVELS:
+    raise ValueError(masking.too_few_levels(settings.bits, len(client_ids),
+                                            f"round {round_num}'s {len(client_ids)}"))
   setup = SETUPS.get(settings.mode)(list(client_ids), round_num=round_num, seed=seed,
                                     settings=settings)
   setup.server['protocol_time_s'] = np.float64(time.perf_counter() - began)

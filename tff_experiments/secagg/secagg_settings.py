@@ -12,7 +12,6 @@ from tff_experiments.secagg import rounds
 
 setting = config.setting
 OFF = 'none'
-DEFAULT_CLIP = 1e4
 
 
 def enabled(flat) -> bool:
@@ -24,10 +23,9 @@ def _masking(flat) -> bool:
 
 
 def _default_clip(flat) -> Optional[float]:
-  if not enabled(flat):
-    return None
+  """The DP clip under central DP (an L2-clipped record fits exactly), else None: measured."""
   central_dp = flat['dp_mechanism'] != 'none' and flat['dp_mode'] == 'central'
-  return flat['dp_clip_norm'] if central_dp else DEFAULT_CLIP
+  return flat['dp_clip_norm'] if enabled(flat) and central_dp else None
 
 
 def _default_threshold(flat) -> Optional[int]:
@@ -37,10 +35,6 @@ def _default_threshold(flat) -> Optional[int]:
   if flat['secagg_neighbors'] is not None:
     holders = min(holders, flat['secagg_neighbors'] + 1)
   return holders // 2 + 1
-
-
-def _levels(bits: int, clients: int) -> int:
-  return ((1 << (bits - 1)) - 1) // clients
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,18 +54,24 @@ class SecAggSettings(config.Section):
       32, checks=[(lambda v: 8 <= v <= masking.MAX_BITS, f'must be in [8, {masking.MAX_BITS}]')],
       active=enabled,
       help='Updates travel as integers mod 2^b (Flower\'s SecAgg+: 2^32). Each coordinate of a '
-           'client\'s contribution is clipped to [-C, C] (--secagg_clip_norm) and scaled to '
-           'an integer of magnitude <= L = floor((2^(b-1) - 1) / n) for a round of n clients, '
-           'so the sum of n contributions never wraps; rounding costs <= C / (2L) per '
-           'coordinate and client.')
+           'client\'s contribution is clipped to the range [-R, R] of its tensor '
+           '(--secagg_clip_norm) and scaled to an integer of magnitude <= L = '
+           'floor((2^(b-1) - 1) / n) for a round of n clients, so the sum of n contributions '
+           'never wraps; rounding is stochastic (unbiased, seeded per client and round) and '
+           'costs less than one step R / L per coordinate and client (variance <= step^2 / 4). '
+           f'L must be >= {masking.MIN_LEVELS} at --clients_per_round.')
   clip_norm: Optional[float] = setting(
       None, checks=[(lambda v: v > 0, 'must be > 0')], active=enabled,
       resolve=_default_clip,
-      help='C: the L-infinity clip (largest |coordinate|) of each client\'s contribution to '
+      help='R: a fixed L-infinity clip (largest |coordinate|) of each client\'s contribution to '
            'the secure sum: its update times its weight under a weighted mean (e.g. 600 '
            'examples), its DP record under central DP. Default: --dp_clip_norm with central '
            'DP (an L2-clipped record fits exactly; with --dp_adaptive_clip a grown clip may '
-           f'be cut), else {DEFAULT_CLIP:g}.')
+           'be cut), else measured every round per tensor: the clients first sum securely a '
+           'histogram of their largest |coordinate| (half-octave buckets), and R is the '
+           'highest bucket edge reached (no client is clipped; R is within a factor sqrt(2) '
+           'of the largest coordinate). A fixed R far above the update\'s scale drowns it in '
+           'rounding noise: see secagg/encoding_relative_error.')
   neighbors: Optional[int] = setting(
       None, checks=[(lambda v: v >= 2 and v % 2 == 0, 'must be an even number >= 2')],
       active=_masking,
@@ -112,7 +112,8 @@ CROSS_CHECKS = (
                    f'--secagg_neighbors={f["secagg_neighbors"]} + 1 holders of each secret')),
     config.CrossCheck(
         ('secure_aggregation', 'secagg_bits', 'clients_per_round'),
-        lambda f: not enabled(f) or _levels(f['secagg_bits'], f['clients_per_round']) >= 1,
-        lambda f: (f'--secagg_bits={f["secagg_bits"]} cannot sum --clients_per_round='
-                   f'{f["clients_per_round"]} clients without wrapping around')),
+        lambda f: (not enabled(f) or masking.level_count(f['secagg_bits'], f['clients_per_round'])
+                   >= masking.MIN_LEVELS),
+        lambda f: masking.too_few_levels(f['secagg_bits'], f['clients_per_round'],
+                                         f'--clients_per_round={f["clients_per_round"]}')),
 )
