@@ -43,8 +43,8 @@ from absl import logging
 
 from datasets import base as datasets_base
 from launch import console
-from launch import flag_binding
 from tff_experiments import experiment
+from tff_experiments import flag_binding
 from tff_experiments.core import config as config_lib
 from tff_experiments.core import files
 from tff_experiments.results import metrics_csv

@@ -34,20 +34,15 @@ from launch import quiet_tf
 quiet_tf.import_tensorflow()  # First: without TF's three cuDNN/cuFFT/cuBLAS lines.
 
 import datetime
-import difflib
 import shlex
 import signal
 import sys
-from typing import Optional, Sequence
+from typing import Sequence
 
 from absl import app
 from absl import flags
 
 from launch import console
-from launch import flag_binding
-from tff_experiments import settings
-from tff_experiments.core import applicability
-from tff_experiments.core import config as config_lib
 from tff_experiments.core import files
 from tff_experiments.results import run_dir
 from tff_experiments.results import run_lock
@@ -55,9 +50,10 @@ from tff_experiments.results import run_lock
 # otherwise fails noisily at exit (the sweep itself runs no TFF computation).
 from tff_experiments.runtime import local_worker  # pylint: disable=unused-import
 from tff_experiments.sweeps import backends
+from tff_experiments.sweeps import execute
 from tff_experiments.sweeps import grid
+from tff_experiments.sweeps import plan
 from tff_experiments.sweeps import pool
-from tff_experiments.sweeps import progress as progress_lib
 from tff_experiments.sweeps import state
 
 # The sweep's own flags live apart from absl's global FLAGS, where launch.run_experiment's
@@ -95,135 +91,6 @@ _DRY_RUN = flags.DEFINE_bool('dry_run', False, 'Print the runs and what each wou
                              flag_values=FLAGS)
 _HELP = ('-h', '-help', '--help', '--helpshort', '--helpfull', '-?')
 
-# Set by the sweep for each run.
-_SWEEP_FLAGS = ('experiment_name', 'root_output_dir')
-_THREAD_VARIABLES = ('TF_NUM_INTRAOP_THREADS', 'TF_NUM_INTEROP_THREADS')
-
-
-class SweepError(ValueError):
-  """The sweep cannot start (the message names the flag, value or run)."""
-
-
-def parse_run_flags(argv: Sequence[str], cross_checks: bool = True) -> flags.FlagValues:
-  """`argv` parsed by launch.run_experiment's own flag definitions and validators (without
-  those across settings if not `cross_checks`: for the fixed flags, which the grid completes)."""
-  values = flags.FlagValues()
-  flag_binding.define_flags(values, cross_checks=cross_checks)
-  try:
-    rest = values(['run_experiment', *argv])
-  except flags.Error as e:
-    raise SweepError(str(e)) from e
-  if len(rest) > 1:
-    raise SweepError(f'unexpected arguments for launch.run_experiment: {rest[1:]}')
-  return values
-
-
-def _check_axes(axes: Sequence[grid.Axis], fixed: flags.FlagValues) -> None:
-  known = flag_binding.flag_names()
-  for axis in axes:
-    if axis.flag in _SWEEP_FLAGS:
-      raise SweepError(f'--{axis.flag} cannot be a grid axis: the sweep sets it for each run')
-    if axis.flag not in known:
-      close = difflib.get_close_matches(axis.flag, known, n=3, cutoff=0.5)
-      hint = (f'; did you mean {" or ".join(close)}?' if close
-              else '; see python -m launch.run_experiment --help')
-      raise SweepError(f'--grid: unknown flag {axis.flag!r}{hint}')
-    if fixed[axis.flag].present:
-      raise SweepError(f'--{axis.flag} is both a grid axis and a fixed flag after --')
-  for flag in _SWEEP_FLAGS:
-    if fixed[flag].present:
-      raise SweepError(f'--{flag} after --: the sweep names its runs and puts them under '
-                       '--root_output_dir/--sweep_name')
-
-
-class Planned(list):
-  """The sweep's runs as (point, action) in grid order, the number of `grid_points` they come
-  from, and `notes`: one line per flag left out of the points where it does not apply."""
-
-  def __init__(self, runs=(), grid_points=0, notes=()):
-    super().__init__(runs)
-    self.grid_points, self.notes = grid_points, list(notes)
-
-
-def _applying(values: dict, fixed_args: Sequence[str]
-              ) -> tuple[dict, list[str], flags.FlagValues, list[applicability.Reason]]:
-  """A grid point without the flags, grid or fixed, that its other settings make inactive:
-  (its grid values, its run_experiment arguments and their parse, why each was left out)."""
-  point, args, left_out = grid.flag_args(values), [*fixed_args, *grid.flag_args(values)], []
-  for _ in range(len(flag_binding.flag_names())):  # Each pass leaves out at least one flag.
-    try:
-      parsed = parse_run_flags(args)
-      flag_binding.config_from_flags(parsed, given_flags=())  # Valid, whatever applies.
-    except (SweepError, config_lib.ConfigError) as e:
-      raise SweepError(f'grid point {point}: {e}') from e
-    reasons = settings.unapplied(flag_binding.values(parsed), flag_binding.given(parsed))
-    if not reasons:
-      break
-    left_out += reasons
-    names = {flag for reason in reasons for flag in reason.flags}
-    values = {flag: value for flag, value in values.items() if flag not in names}
-    fixed_args = flag_binding.without(fixed_args, names, parsed)
-    args = [*fixed_args, *grid.flag_args(values)]
-  return values, args, parsed, left_out
-
-
-def _applies_at_no_point(flag: str, reason: applicability.Reason) -> str:
-  where = f'it applies {reason.condition}; ' if reason.condition else ''
-  return (f'--{flag} does not apply at any point of this sweep ({where}the first point is '
-          f'{reason.current})')
-
-
-def _left_out_note(flag: str, reason: applicability.Reason, count: int, total: int) -> str:
-  why = (f'applies {reason.condition}' if reason.condition
-         else f'does not apply with {reason.current}')
-  return f'note: --{flag} {why}: left out of {count} of {total} grid points (they run without it)'
-
-
-def plan_points(axes: Sequence[grid.Axis], fixed_args: Sequence[str], sweep_dir: str
-                ) -> Planned:
-  """Every point as a validated run (its command, settings and run directory) and what
-  run_experiment would do with it (start, resume, done); SweepError naming the point.
-
-  A flag that does not apply at a point is left out of its command and name (points that then
-  are the same run are one), noted in `Planned.notes`; one that applies at no point fails.
-  """
-  fixed = parse_run_flags(fixed_args, cross_checks=False)
-  _check_axes(axes, fixed)
-  grid_points = grid.expand(axes)
-  runs, left_out = [], {}  # left_out: flag -> [points without it, first reason].
-  for grid_values in grid_points:
-    values, args, parsed, reasons = _applying(grid_values, fixed_args)
-    for reason in reasons:
-      for flag in reason.flags:
-        left_out.setdefault(flag, [0, reason])[0] += 1
-    name = grid.run_name({flag: parsed[flag].value for flag in values})
-    if reasons and name in [run[0] for run in runs]:
-      continue  # The same run as an earlier point, once what does not apply is left out.
-    runs.append((name, values, args, parsed))
-  nowhere = [_applies_at_no_point(flag, reason) for flag, (count, reason) in left_out.items()
-             if count == len(grid_points)]
-  if nowhere:
-    raise SweepError('; '.join(nowhere))
-  grid.check_unique([run[0] for run in runs])
-  planned = Planned(grid_points=len(grid_points), notes=[
-      _left_out_note(flag, reason, count, len(grid_points))
-      for flag, (count, reason) in left_out.items()])
-  for name, values, args, parsed in runs:
-    args = [*args, f'--root_output_dir={sweep_dir}', f'--experiment_name={name}']
-    try:
-      parsed.root_output_dir, parsed.experiment_name = sweep_dir, name
-      config = flag_binding.config_from_flags(parsed)
-      paths, action = run_dir.plan(config, overwrite=parsed.overwrite)
-    except (flags.Error, config_lib.ConfigError, run_dir.RunDirError, files.FileError) as e:
-      raise SweepError(f'run {name}: {e}') from e
-    point = state.Point(
-        name=name, values=dict(values), run_dir=paths.run_dir,
-        log=os.path.join(sweep_dir, f'{name}.log'),
-        command=[sys.executable, '-m', 'launch.run_experiment', *args],
-        hparams=config_lib.active_flat(config))
-    planned.append((point, action))
-  return planned
-
 
 def _axes() -> list[grid.Axis]:
   """The grid's axes from --grid, --grid_file and --seeds (seeds last)."""
@@ -235,94 +102,10 @@ def _axes() -> list[grid.Axis]:
     try:
       seeds = [int(s) for s in _SEEDS.value]
     except ValueError as e:
-      raise SweepError(f'--seeds={",".join(_SEEDS.value)}: seeds are integers') from e
+      raise plan.SweepError(f'--seeds={",".join(_SEEDS.value)}: seeds are integers') from e
   if not axes and seeds is None:
-    raise SweepError('nothing to sweep: give --grid, --grid_file or --seeds')
+    raise plan.SweepError('nothing to sweep: give --grid, --grid_file or --seeds')
   return grid.combine(axes, seeds)
-
-
-def run_sweep(sweep: state.SweepFile, backend: backends.Backend, parallel: int, threads: int,
-              address: Optional[str] = None) -> int:
-  """Runs the sweep's pending points with `backend`; the exit code (0, 1 if any failed or a file
-  of the sweep cannot be written, 2 if the backend cannot run, 130 interrupted)."""
-  by_name = {p.name: p for p in sweep.points}
-  jobs = [pool.Job(key=p.name, command=p.command, log_path=p.log, cwd=os.getcwd(),
-                   env={**os.environ, 'PYTHONUNBUFFERED': '1',
-                        **{v: os.environ.get(v) or str(threads) for v in _THREAD_VARIABLES}})
-          for p in sweep.points if p.state == state.PENDING]
-  progress = progress_lib.Progress(sweep, len(jobs))
-  # A file the sweep cannot write (sweep.json, a log; e.g. a full disk) stops the sweep at the
-  # next tick: the callbacks record it rather than raise, so that stopping still reports every
-  # run (in memory) and the first error is the one told.
-  cannot_write: list[str] = []
-
-  def record(point: state.Point, **changes) -> None:
-    try:
-      sweep.update(point, **changes)
-    except state.SweepFileError as e:
-      cannot_write.append(str(e))
-
-  def on_start(job: pool.Job) -> None:
-    try:
-      with open(job.log_path, 'a', encoding='utf-8') as log:
-        log.write(pool.log_header(job.command))
-    except OSError as e:
-      cannot_write.append(state.write_error(job.log_path, e))
-    record(by_name[job.key], state=state.RUNNING)
-    progress.say(f'started {job.key}')
-
-  def on_exit(job: pool.Job, code: int, seconds: float) -> None:
-    point = by_name[job.key]
-    try:
-      summary = files.read_json(os.path.join(point.run_dir, 'summary.json'))
-    except files.FileError:
-      summary = None
-    new_state, status = state.outcome(code, summary)
-    message = state.failure_message(job.log_path, code) if new_state != state.DONE else None
-    record(point, state=new_state, status=status, exit_code=code, seconds=round(seconds, 1),
-           message=message)
-    progress.finished()
-    progress.say(progress_lib.describe(point))
-
-  def on_tick() -> None:
-    if cannot_write:
-      raise state.SweepFileError(cannot_write[0])
-
-  try:
-    backend.build(parallel, cpus_per_job=threads, address=address, on_start=on_start,
-                  on_exit=on_exit, on_tick=on_tick).run(jobs)
-  except backends.BackendError as e:
-    progress.close()
-    print(f'sweep: error: {e}', file=sys.stderr)
-    return 2
-  except state.SweepFileError:
-    progress.close()
-    print(f'sweep: error: stopped every run: {cannot_write[0]}', file=sys.stderr)
-    return 1
-  except KeyboardInterrupt:
-    progress.close()
-    print(f'interrupted: every run was stopped; run the same command again to resume the sweep '
-          f'({os.path.dirname(sweep.path)})', file=sys.stderr)
-    return 130
-  progress.close()
-  if cannot_write:  # At the last run's end.
-    print(f'sweep: error: {cannot_write[0]}', file=sys.stderr)
-    return 1
-  return progress_lib.report(sweep)
-
-
-def _lock(sweep_dir: str) -> run_lock.RunLock:
-  """The sweep directory, created if needed and locked: one sweep in it at a time
-  (run_lock.RunInUseError naming the pid holding it; SweepFileError on a full disk, else
-  SweepError if it cannot be made)."""
-  try:
-    os.makedirs(sweep_dir, exist_ok=True)
-    return run_lock.RunLock(sweep_dir, holder='sweep', name_flag='--sweep_name')
-  except OSError as e:
-    if e.errno in state.DISK_FULL_ERRNOS:
-      raise state.SweepFileError(state.write_error(sweep_dir, e)) from e
-    raise SweepError(f'--root_output_dir: cannot create or lock the sweep directory '
-                     f'{sweep_dir}: {e.strerror or e}') from e
 
 
 def _raise_keyboard_interrupt(signum, frame):
@@ -346,14 +129,14 @@ def _main(fixed_args: list[str]) -> int:
     axes = _axes()
     sweep_name = _SWEEP_NAME.value or grid.default_sweep_name(axes, fixed_args)
     if not sweep_name.strip() or os.sep in sweep_name or sweep_name in ('.', '..'):
-      raise SweepError(f'--sweep_name={sweep_name!r}: must be a directory name')
+      raise plan.SweepError(f'--sweep_name={sweep_name!r}: must be a directory name')
     sweep_dir = os.path.join(os.path.abspath(os.path.expanduser(_ROOT.value)), sweep_name)
     if os.path.isdir(sweep_dir) and not _DRY_RUN.value:
-      lock = _lock(sweep_dir)  # Before reading its runs: another sweep may be writing them.
-    planned = plan_points(axes, fixed_args, sweep_dir)
+      lock = execute.lock(sweep_dir)  # Before reading its runs: another sweep may be writing them.
+    planned = plan.plan_points(axes, fixed_args, sweep_dir)
     if not _DRY_RUN.value:
-      lock = lock or _lock(sweep_dir)  # A new directory: made once every point is valid.
-  except (SweepError, grid.GridError, backends.BackendError, run_lock.RunInUseError,
+      lock = lock or execute.lock(sweep_dir)  # A new directory: made once every point is valid.
+  except (plan.SweepError, grid.GridError, backends.BackendError, run_lock.RunInUseError,
           state.SweepFileError) as e:
     if lock:
       lock.release()
@@ -396,7 +179,7 @@ def _main(fixed_args: list[str]) -> int:
   if skipped:
     print(f'{len(skipped)} run(s) already finished, skipped: {", ".join(skipped)}')
   with lock:
-    return run_sweep(sweep, backend, parallel, threads, _RAY_ADDRESS.value)
+    return execute.run_sweep(sweep, backend, parallel, threads, _RAY_ADDRESS.value)
 
 
 def parse_flags(argv: Sequence[str]) -> list[str]:

@@ -1,7 +1,7 @@
 """The sections of an experiment's settings; each field is its flag (see `core.config`).
 
 Adding a flag = adding one field here, with its help and checks. `settings.ExperimentConfig`
-composes the sections; `launch.flag_binding` binds every field to an absl flag.
+composes the sections; `tff_experiments.flag_binding` binds every field to an absl flag.
 """
 
 import dataclasses

@@ -8,7 +8,7 @@ from absl import flags
 import pytest
 
 from bench import common
-from launch import flag_binding
+from tff_experiments import flag_binding
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _PRESETS = sorted(glob.glob(os.path.join(_ROOT, 'launch', 'presets', '*.flags')))

@@ -12,8 +12,8 @@ from absl.testing import flagsaver
 import pandas as pd
 import pytest
 
-from launch import flag_binding
 from launch import run_experiment
+from tff_experiments import flag_binding
 
 FLAGS = flags.FLAGS
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

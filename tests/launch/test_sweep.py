@@ -1,8 +1,8 @@
-"""launch.sweep: up-front validation, skip/resume planning, sweep.json, the process pool, and
-one end-to-end sweep on digits (a failing point among good ones, then a re-run that skips)."""
+"""launch.sweep: its one-line refusals (a backend that cannot run, a sweep directory in use),
+sweep.json, the process pool, and one end-to-end sweep on digits (a failing point among good
+ones, then a re-run that skips). Planning and running the points: tests/sweeps/test_plan.py and
+test_execute.py."""
 
-import errno
-import json
 import os
 import re
 import subprocess
@@ -14,81 +14,11 @@ import pytest
 import sweep_helpers
 from launch import sweep
 from tff_experiments.core import files
-from tff_experiments.results import run_dir
 from tff_experiments.results import run_lock
-from tff_experiments.sweeps import backends
-from tff_experiments.sweeps import grid
 from tff_experiments.sweeps import pool
 from tff_experiments.sweeps import state
 
 _FIXED = sweep_helpers.FIXED
-
-
-def _plan(tmp_path, axes, fixed=_FIXED, seeds=None):
-  return sweep.plan_points(grid.combine(axes, seeds), list(fixed), str(tmp_path / 's'))
-
-
-@pytest.mark.parametrize('axes,fixed,message', [
-    ([grid.Axis('client_learning_rte', ('0.1',))], _FIXED,
-     "unknown flag 'client_learning_rte'; did you mean client_learning_rate"),
-    ([grid.Axis('client_learning_rate', ('0.1', '-1'))], _FIXED, 'client_learning_rate=-1'),
-    ([grid.Axis('server_optimizer', ('sgd', 'adm'))], _FIXED, 'server_optimizer=adm'),
-    ([grid.Axis('seed', ('0',))], [*_FIXED, '--totl_rounds=3'], 'totl_rounds'),
-    ([grid.Axis('seed', ('0',))], [*_FIXED, '--experiment_name=x'], '--experiment_name after'),
-    ([grid.Axis('total_rounds', ('1', '2'))], _FIXED, '--total_rounds is both'),
-    ([grid.Axis('num_clients', ('10', '2'))], ['--clients_per_round=3'],
-     r'num_clients=2.*clients_per_round must be <='),
-])
-def test_a_bad_flag_or_value_fails_the_whole_sweep_naming_it(tmp_path, axes, fixed, message):
-  with pytest.raises(sweep.SweepError, match=message):
-    _plan(tmp_path, axes, fixed)
-  assert not os.path.exists(tmp_path / 's')  # Nothing was created.
-
-
-def test_points_are_named_from_parsed_values_and_run_under_the_sweep(tmp_path):
-  planned = _plan(tmp_path, [grid.Axis('client_learning_rate', ('0.10', '0.3'))], seeds=[0, 1])
-  names = [p.name for p, _ in planned]
-  assert names == ['client_learning_rate=0.1-seed=0', 'client_learning_rate=0.1-seed=1',
-                   'client_learning_rate=0.3-seed=0', 'client_learning_rate=0.3-seed=1']
-  point, action = planned[1]
-  assert action == run_dir.Action.START
-  assert point.run_dir == str(tmp_path / 's' / names[1])
-  assert point.log == str(tmp_path / 's' / f'{names[1]}.log')
-  assert point.command[1:3] == ['-m', 'launch.run_experiment']
-  assert point.command[3:] == [*_FIXED, '--client_learning_rate=0.10', '--seed=1',
-                               f'--root_output_dir={tmp_path / "s"}',
-                               f'--experiment_name={names[1]}']
-  assert point.hparams['client_learning_rate'] == 0.1 and point.hparams['seed'] == 1
-
-
-def test_equal_values_written_differently_are_one_run(tmp_path):
-  with pytest.raises(grid.GridError, match='client_learning_rate=0.1'):
-    _plan(tmp_path, [grid.Axis('client_learning_rate', ('0.1', '0.10'))])
-
-
-def _fake_run(point, status):
-  """A run directory as launch.run_experiment leaves it, with summary status `status`."""
-  os.makedirs(point.run_dir)
-  files.write_json_atomic(os.path.join(point.run_dir, 'hparams.json'), point.hparams)
-  files.write_json_atomic(os.path.join(point.run_dir, 'summary.json'), {'status': status})
-
-
-def test_rerun_skips_finished_runs_and_resumes_unfinished_ones(tmp_path):
-  axes = [grid.Axis('client_learning_rate', ('0.1', '0.2', '0.3', '0.4'))]
-  planned = _plan(tmp_path, axes)
-  for (point, _), status in zip(planned, ['completed', 'diverged', 'interrupted']):
-    _fake_run(point, status)
-  actions = [action for _, action in _plan(tmp_path, axes)]
-  assert actions == [run_dir.Action.DONE, run_dir.Action.DONE, run_dir.Action.RESUME,
-                     run_dir.Action.START]
-
-
-def test_a_run_directory_with_other_settings_fails_the_sweep_up_front(tmp_path):
-  axes = [grid.Axis('client_learning_rate', ('0.1',))]
-  point, _ = _plan(tmp_path, axes)[0]
-  _fake_run(point, 'completed')
-  with pytest.raises(sweep.SweepError, match='total_rounds'):
-    _plan(tmp_path, axes, fixed=[*_FIXED, '--total_rounds=5'])
 
 
 @pytest.mark.parametrize('code,summary,expected', [
@@ -197,85 +127,6 @@ def test_children_are_stopped_when_the_sweep_is_killed(tmp_path):
     time.sleep(0.05)
 
 
-def test_each_point_is_validated_with_its_grid_values_not_the_fixed_flags_alone(tmp_path):
-  planned = _plan(tmp_path, [grid.Axis('dp_noise_multiplier', ('0.3', '1.0'))],
-                  fixed=[*_FIXED, '--dp_mechanism=gaussian'])
-  assert [p.hparams['dp_noise_multiplier'] for p, _ in planned] == [0.3, 1.0]
-  assert [p.hparams['dp_mechanism'] for p, _ in planned] == ['gaussian', 'gaussian']
-  with pytest.raises(sweep.SweepError, match='needs --dp_noise_multiplier'):  # Still per point.
-    _plan(tmp_path, [grid.Axis('seed', ('0',))], fixed=[*_FIXED, '--dp_mechanism=gaussian'])
-
-
-def test_points_where_a_grid_flag_does_not_apply_are_one_run_without_it(tmp_path):
-  planned = _plan(tmp_path, [grid.Axis('algorithm', ('fedavg', 'fedprox')),
-                             grid.Axis('proximal_mu', ('0.01', '0.1'))], seeds=[0])
-  points = [p for p, _ in planned]
-  assert [p.name for p in points] == ['algorithm=fedavg-seed=0',
-                                      'algorithm=fedprox-proximal_mu=0.01-seed=0',
-                                      'algorithm=fedprox-proximal_mu=0.1-seed=0']
-  assert points[0].values == {'algorithm': 'fedavg', 'seed': 0}
-  assert not any('proximal_mu' in arg for arg in points[0].command)
-  assert 'proximal_mu' not in points[0].hparams
-  assert '--proximal_mu=0.1' in points[2].command and points[2].hparams['proximal_mu'] == 0.1
-  assert planned.grid_points == 4
-  assert planned.notes == ['note: --proximal_mu applies to --algorithm=fedprox: left out of 2 '
-                           'of 4 grid points (they run without it)']
-
-
-@pytest.mark.parametrize('in_flagfile', [False, True])
-def test_a_fixed_flag_is_left_out_of_the_points_where_it_does_not_apply(tmp_path, in_flagfile):
-  flagfile = tmp_path / 'fixed.flags'
-  flagfile.write_text('\n'.join([*_FIXED, '--proximal_mu=0.1']))
-  fixed = [f'--flagfile={flagfile}'] if in_flagfile else [*_FIXED, '--proximal_mu=0.1']
-  planned = _plan(tmp_path, [grid.Axis('algorithm', ('fedavg', 'fedprox'))], fixed=fixed)
-  (fedavg, _), (fedprox, _) = planned
-  assert fedavg.command[3:] == [*_FIXED, '--algorithm=fedavg',
-                                f'--root_output_dir={tmp_path / "s"}',
-                                '--experiment_name=algorithm=fedavg']
-  assert fedprox.command[3:5 + len(fixed)] == [*fixed, '--algorithm=fedprox',  # Unchanged.
-                                                f'--root_output_dir={tmp_path / "s"}']
-  assert fedprox.hparams['proximal_mu'] == 0.1 and 'proximal_mu' not in fedavg.hparams
-  assert len(planned.notes) == 1 and 'left out of 1 of 2' in planned.notes[0]
-
-
-@pytest.mark.parametrize('axes,fixed,message', [
-    ([grid.Axis('seed', ('0', '1'))], [*_FIXED, '--proximal_mu=0.1'],
-     r'^--proximal_mu does not apply at any point of this sweep \(it applies to '
-     r'--algorithm=fedprox; the first point is --algorithm=fedavg\)$'),
-    ([grid.Axis('proximal_mu', ('0.01', '0.1'))], [*_FIXED, '--algorithm=fednova'],
-     '--proximal_mu does not apply at any point'),
-])
-def test_a_flag_that_applies_at_no_point_fails_the_sweep(tmp_path, axes, fixed, message):
-  with pytest.raises(sweep.SweepError, match=message):
-    _plan(tmp_path, axes, fixed)
-  assert not os.path.exists(tmp_path / 's')
-
-
-def _trivial_sweep(tmp_path, codes):
-  """sweep.json of points running `python -c <code>` (name -> code), as run_sweep takes it."""
-  points = [state.Point(name=name, values={}, run_dir=str(tmp_path / name),
-                        log=str(tmp_path / f'{name}.log'),
-                        command=[sys.executable, '-c', code], hparams={})
-            for name, code in codes.items()]
-  return state.SweepFile(str(tmp_path / 'sweep.json'), header={'sweep_name': 's'},
-                         points=points)
-
-
-def test_a_point_killed_by_a_signal_says_so_not_its_log_header(tmp_path, capsys):
-  sweep_file = _trivial_sweep(tmp_path, {
-      'killed': 'import os, signal; print("round 1/9"); os.kill(os.getpid(), signal.SIGKILL)'})
-  code = sweep.run_sweep(sweep_file, backends.BACKENDS.get('local'), parallel=1, threads=1)
-  assert code == 1
-  point = files.read_json(str(tmp_path / 'sweep.json'))['points'][0]
-  assert (point['state'], point['exit_code']) == ('failed', -9)
-  assert point['message'] == ("killed by SIGKILL (signal 9), not by the sweep (the kernel's "
-                              'out-of-memory killer, or another process); its last output: '
-                              'round 1/9')
-  printed = capsys.readouterr()
-  assert 'FAILED killed (exit -9): killed by SIGKILL (signal 9)' in printed.out
-  assert '===' not in printed.out + printed.err
-
-
 def test_a_child_still_running_after_the_grace_period_is_killed_with_a_note(tmp_path):
   pid_file = tmp_path / 'stubborn.pid'
   code = ('import os, signal, sys, time\n'
@@ -294,34 +145,6 @@ def test_a_child_still_running_after_the_grace_period_is_killed_with_a_note(tmp_
   assert state.failure_message(str(tmp_path / 'stubborn.log'), -9) == (
       'killed by SIGKILL (signal 9): the sweep killed it (SIGKILL): still running 0 s after '
       'SIGTERM (or a second Ctrl-C) when the sweep was stopped')
-
-
-def test_a_full_disk_stops_the_sweep_with_one_line_and_an_intact_sweep_json(
-    tmp_path, monkeypatch, capsys):
-  sleeper = ('import signal, sys, time\n'
-             'signal.signal(signal.SIGTERM, lambda *a: sys.exit(130))\n'
-             'time.sleep(60)\n')
-  sweep_file = _trivial_sweep(tmp_path, {'quick': 'pass', 'slow': sleeper, 'queued': sleeper})
-  fsync, calls = os.fsync, []
-  def fsync_until_the_disk_is_full(fd):  # Both starts fit; the quick point's end does not.
-    calls.append(fd)
-    if len(calls) > 2:
-      raise OSError(errno.ENOSPC, 'No space left on device')
-    fsync(fd)
-  monkeypatch.setattr(os, 'fsync', fsync_until_the_disk_is_full)
-  code = sweep.run_sweep(sweep_file, backends.BACKENDS.get('local'), parallel=2, threads=1)
-  monkeypatch.setattr(os, 'fsync', fsync)
-  err = capsys.readouterr().err
-  assert code == 1
-  assert err == (f'sweep: error: stopped every run: cannot write {tmp_path / "sweep.json"}: the '
-                 'disk is full; free space and run the same command again to resume the '
-                 'sweep\n')
-  saved = json.loads((tmp_path / 'sweep.json').read_text())  # The last write that fitted.
-  assert saved['counts'] == {'running': 2, 'pending': 1}
-  assert sorted(os.listdir(tmp_path)) == ['quick.log', 'slow.log', 'sweep.json']  # No temp.
-  slow = sweep_file.points[1]  # Stopped (SIGTERM) rather than left to sleep; queued not run.
-  assert (slow.state, slow.exit_code) == ('interrupted', 130) or slow.exit_code == -15
-  assert sweep_file.points[2].state == 'pending'
 
 
 def test_a_sweep_directory_in_use_is_refused_naming_it_and_the_pid(tmp_path, capsys):

@@ -3,7 +3,7 @@
 A setting is declared once, as a dataclass field made by `setting(...)`: default, help text,
 value checks, choices (from a registry), when it is active, how a `None` default resolves from
 other settings, and whether it names a location rather than what a run computes. From that one
-declaration come the absl flag (`launch.flag_binding`), validation with messages naming the flag,
+declaration come the absl flag (`flag_binding`), validation with messages naming the flag,
 the active-only `hparams.json`, run identity for resume, the default run name, and the refusal
 of a setting given explicitly that the run's other settings make inactive (`unapplied`).
 

@@ -2,7 +2,7 @@
 
 An axis is one flag and its values; the grid is the product of the axes (first axis slowest),
 with the seeds as the last axis. Values stay as given (strings from the command line, JSON or
-YAML scalars from a file) until `launch.sweep` validates each point with the launch script's own
+YAML scalars from a file) until `sweeps.plan` validates each point with the launch script's own
 flag parsers; run names are then made from the parsed values (`run_name`), so `0.10` and `0.1`
 name the same run. Nothing here imports TensorFlow.
 """

@@ -4,7 +4,9 @@ The flag's type, default, help and choices come from the field; its value checks
 cross-setting checks run as absl validators, so bad values fail at parse time with a message
 naming the flag, before anything is loaded or any directory is created. The config of the
 parsed flags refuses a flag given explicitly (command line or flagfile: absl's `present`) that
-the run makes inactive (`settings.from_flat`'s `given`).
+the run makes inactive (`settings.from_flat`'s `given`). It lives in the library, not in
+`launch/`, because `launch.run_experiment` and the sweep's planner (`sweeps.plan`, which checks
+every point with run_experiment's own flags) both parse with it.
 """
 
 from typing import Any, Collection, Optional, Sequence

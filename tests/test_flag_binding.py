@@ -2,7 +2,7 @@
 
 from absl import flags
 
-from launch import flag_binding
+from tff_experiments import flag_binding
 
 
 def _flag_values(argv=()):
