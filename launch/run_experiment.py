@@ -200,13 +200,22 @@ def main(argv):
     return 1
 
 
+def _without_absl_prefix(message: str) -> str:
+  """A validator's message without absl's `flag --x=v: ` / `flags x=v, y=w: ` head: our
+  checks' messages name their flags and values themselves."""
+  head, sep, rest = message.partition(': ')
+  if sep and head.startswith(('flag --', 'flags ')) and rest.startswith('--'):
+    return rest
+  return message
+
+
 def _parse_flags(argv: list[str]) -> list[str]:
   """Parses the flags as absl does, but a bad flag exits 2 with one line, and --help (and
   --helpshort, --helpfull, --helpxml) exits 0: absl exits 1 for both."""
   try:
     return FLAGS(argv)
   except flags.Error as e:
-    _error(f'{e} (--help lists the flags)')
+    _error(f'{_without_absl_prefix(str(e))} (--help lists the flags)')
     sys.exit(2)
   except SystemExit:  # Raised by absl's help flags only, once the help is printed.
     sys.exit(0)

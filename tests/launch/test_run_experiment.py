@@ -48,6 +48,22 @@ def test_bad_flags_are_rejected_naming_the_flag(argv, flag):
       _parse(argv)
 
 
+@pytest.mark.parametrize('argv,line', [
+    (['--client_learning_rate=-0.1'], '--client_learning_rate=-0.1: must be > 0'),
+    (['--clients_per_round=1000', '--num_clients=10'],
+     '--clients_per_round must be <= --num_clients'),
+    (['--total_rounds=abc'], "flag --total_rounds=abc: invalid literal for int() with base 10: "
+                             "'abc'"),  # absl's own parse error keeps its head: it names the flag.
+])
+def test_a_bad_flag_is_one_line_that_names_it_once(argv, line, capsys):
+  with flagsaver.flagsaver():
+    FLAGS.unparse_flags()
+    with pytest.raises(SystemExit) as exit_request:
+      run_experiment._parse_flags(['run_experiment', *argv])
+  assert exit_request.value.code == 2
+  assert capsys.readouterr().err == f'run_experiment: error: {line} (--help lists the flags)\n'
+
+
 @pytest.mark.parametrize('argv,flag', [
     (['--dataset=mnist', '--data_dir=/nonexistent/offline/dir'], 'data_dir'),
     (['--dataset=femnist_leaf', '--data_dir=/nonexistent/leaf'], 'data_dir'),
