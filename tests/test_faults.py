@@ -17,6 +17,7 @@ import time
 from absl import flags
 from absl.testing import flagsaver
 import pandas as pd
+import process_tree
 import pytest
 
 from launch import run_experiment
@@ -83,9 +84,9 @@ def _rounds(run_dir):
 
 
 def _worker_pid(driver_pid):
-  found = subprocess.run(['pgrep', '-P', str(driver_pid), '-f', 'worker_binary'],
-                         capture_output=True, text=True).stdout.split()
-  return int(found[0])
+  """The TFF worker_binary of the run (a child of its launcher, a child of the driver)."""
+  found, = process_tree.worker_binaries(driver_pid)
+  return found
 
 
 @contextlib.contextmanager

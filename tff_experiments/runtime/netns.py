@@ -29,7 +29,7 @@ WAYS = (('network namespace', CLONE_NEWNET),
 def _unshare(flags: int) -> None:
   if _LIBC.unshare(flags) != 0:
     code = ctypes.get_errno()
-    raise OSError(code, f'unshare: {os.strerror(code)}')
+    raise OSError(code, os.strerror(code), 'unshare')
 
 
 def _write(path: str, text: str) -> None:
@@ -72,8 +72,10 @@ def _try_in_child(flags: int) -> Optional[str]:
     try:
       enter(flags)
       message = b''
+    except OSError as e:
+      message = (e.strerror if e.filename is None else f'{e.filename}: {e.strerror}').encode()
     except BaseException as e:  # pylint: disable=broad-except
-      message = str(e).encode() or type(e).__name__.encode()
+      message = (str(e) or type(e).__name__).encode()
     os.write(write_end, message)
     os._exit(0)  # pylint: disable=protected-access
   os.close(write_end)

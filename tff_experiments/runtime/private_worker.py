@@ -99,9 +99,9 @@ def read_status(process: subprocess.Popen, pipe: IO[bytes],
 def exposed_notice(detail: str) -> str:
   """The one line telling the user that the worker of an EXPOSED status is on the network."""
   port, _, reason = detail.partition(' ')
-  return (f'tff_experiments: no private network namespace for the TFF worker on this machine '
-          f'({reason}); it listens unauthenticated on port {port} of every interface for this '
-          'run instead (README, "Security")')
+  return (f'tff_experiments: this machine forbids a private network namespace for the TFF '
+          f'worker ({reason}), so it listens unauthenticated on port {port} of every interface '
+          'for this run (README, "Security")')
 
 
 # --- The launcher process -------------------------------------------------------------------
@@ -121,7 +121,8 @@ def _exit_like(returncode: int) -> None:
   if returncode >= 0:
     os._exit(returncode)  # pylint: disable=protected-access
   resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # A mirrored SIGSEGV dumps no core.
-  signal.signal(-returncode, signal.SIG_DFL)
+  with contextlib.suppress(OSError, ValueError):  # SIGKILL and SIGSTOP have no handler.
+    signal.signal(-returncode, signal.SIG_DFL)
   os.kill(os.getpid(), -returncode)
   os._exit(128 - returncode)  # pylint: disable=protected-access  # A signal that did not kill.
 
