@@ -4,7 +4,7 @@ TFF's default local context starts `worker_binary` on the first computation, han
 stdout, listens on every interface unauthenticated and never stops it: the worker outlives
 Python, a piped run hangs, and anyone on the network can run code through it. Here the worker
 is private to this process (`private_worker`: a network namespace of its own, reached through
-a Unix socket file only we may open), logs to a file, dies with us even on SIGKILL
+a Unix socket file only our user may open), logs to a file, dies with us even on SIGKILL
 (PR_SET_PDEATHSIG), and is stopped when the `local_worker` context exits.
 """
 
@@ -67,8 +67,8 @@ def local_worker(*, log_path: Optional[str] = None, max_concurrent_computation_c
                  intra_op_threads: int = 1) -> Iterator[watchdog.Watchdog]:
   """Runs TFF computations on a private local worker for the duration of the block.
 
-  The worker is reachable by nothing but this process: it listens in a network namespace of
-  its own, reached through a Unix socket file in a private temporary directory
+  The worker is reachable by no other user and from no network: it listens in a network
+  namespace of its own, reached through a Unix socket file in a private temporary directory
   (`private_worker`; where the machine forbids that, one line on stderr says what is exposed
   instead). It starts at once; the first computation waits until it answers (a RuntimeError
   if it exits or does not answer within a minute). Yields the worker's `watchdog.Watchdog`:
