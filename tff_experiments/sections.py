@@ -46,8 +46,10 @@ class RunSettings(config.Section):
   workers: Optional[tuple[str, ...]] = setting(
       None, location=True, active=lambda f: bool(f['workers']),
       checks=[(lambda v: len(v) >= 1 and not any(map(remote_workers.target_error, v)),
-               'must be host:port,host:port,... (port 1-65535)')],
-      help='TFF worker services (python -m launch.worker --port=P on each machine) that run '
+               'must be host:port,host:port,... (port 1-65535) or unix:/path/of/socket '
+               'entries')],
+      help='TFF worker services (python -m launch.worker --port=P on each machine, or '
+           '--socket=PATH reached as unix:LOCAL_PATH through an SSH tunnel) that run '
            'the simulation instead of a private local worker: each trains its share of every '
            'round\'s clients (TFF\'s mergeable execution context), with the same metrics as a '
            'local run. Workers read client files at the driver\'s --cache_dir path.')

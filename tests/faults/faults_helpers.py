@@ -13,6 +13,7 @@ import sys
 from absl import flags
 from absl.testing import flagsaver
 import pandas as pd
+import process_tree
 import pytest
 
 from launch import run_experiment
@@ -79,9 +80,9 @@ def rounds(run_dir):
 
 
 def worker_pid(driver_pid):
-  found = subprocess.run(['pgrep', '-P', str(driver_pid), '-f', 'worker_binary'],
-                         capture_output=True, text=True).stdout.split()
-  return int(found[0])
+  """The TFF worker_binary of the run (a child of its launcher, a child of the driver)."""
+  found, = process_tree.worker_binaries(driver_pid)
+  return found
 
 
 @contextlib.contextmanager

@@ -1,13 +1,18 @@
-"""The private TFF worker: it runs computations and never outlives its owner."""
+"""The private TFF worker: it runs computations, is reachable by nothing but its owner, and
+never outlives it."""
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
 import time
 
+import forbidden_namespaces
 import numpy as np
+import process_tree
+import pytest
 import tensorflow_federated as tff
 import worker_processes
 
@@ -15,26 +20,56 @@ from tff_experiments import experiment
 from tff_experiments.runtime import local_worker
 
 
-def _worker_pids_of(parent_pid: int) -> list[int]:
-  out = subprocess.run(['pgrep', '-P', str(parent_pid), '-f', 'worker_binary'],
-                       capture_output=True, text=True, check=False).stdout
-  return [int(p) for p in out.split()]
+def _federated_mean():
+  @tff.federated_computation(tff.FederatedType(np.float32, tff.CLIENTS))
+  def mean(values):
+    return tff.federated_mean(values)
+  return mean
 
 
-def test_runs_a_federated_mean_and_stops_the_worker(tmp_path):
-  before = set(_worker_pids_of(os.getpid()))
+def test_runs_a_federated_mean_and_stops_the_worker_and_its_launcher(tmp_path):
+  before = set(process_tree.descendants(os.getpid()))
   with local_worker.local_worker(log_path=str(tmp_path / 'w.log')):
-    @tff.federated_computation(tff.FederatedType(np.float32, tff.CLIENTS))
-    def mean(values):
-      return tff.federated_mean(values)
-    assert mean([1.0, 2.0, 6.0]) == 3.0
-    during = set(_worker_pids_of(os.getpid())) - before
-    assert len(during) == 1
-  pid, = during
-  assert not worker_processes.alive(pid)
+    assert _federated_mean()([1.0, 2.0, 6.0]) == 3.0
+    started = set(process_tree.descendants(os.getpid())) - before
+    binaries = set(process_tree.worker_binaries(os.getpid())) & started
+    assert len(binaries) == 1 and len(started) == 2  # The worker and its launcher.
+    for pid in started:  # Their output goes to the log.
+      assert os.readlink(f'/proc/{pid}/fd/1') == os.readlink(f'/proc/{pid}/fd/2') == str(
+          tmp_path / 'w.log')
+  assert not any(worker_processes.alive(pid) for pid in started)
 
 
-def test_worker_dies_with_a_killed_owner(tmp_path):
+def test_no_process_of_the_worker_listens_on_tcp_in_this_network_namespace(tmp_path):
+  with local_worker.local_worker(log_path=str(tmp_path / 'w.log')):
+    assert _federated_mean()([1.0, 3.0]) == 2.0
+    tree = process_tree.descendants(os.getpid())
+    binary, = process_tree.worker_binaries(os.getpid())
+    held = process_tree.socket_inodes([os.getpid()] + tree)
+    # The worker does listen, in its own namespace: the check below can see a listener.
+    assert held & process_tree.listening_tcp(binary).keys()
+    assert not held & process_tree.listening_tcp('self').keys()  # Loopback included.
+    assert os.readlink(f'/proc/{binary}/ns/net') != os.readlink('/proc/self/ns/net')
+
+
+@pytest.mark.parametrize('umask', [0o022, 0o000])
+def test_the_socket_file_is_0600_in_a_0700_directory_whatever_the_umask(tmp_path, umask):
+  previous = os.umask(umask)
+  try:
+    with local_worker.local_worker(log_path=str(tmp_path / 'w.log')):
+      assert _federated_mean()([4.0]) == 4.0
+      launcher = next(p for p in process_tree.descendants(os.getpid())
+                      if p not in process_tree.worker_binaries(os.getpid()))
+      path = process_tree.argument(launcher, '--socket=')
+      socket_mode, directory_mode = os.stat(path).st_mode, os.stat(os.path.dirname(path)).st_mode
+  finally:
+    os.umask(previous)
+  assert stat.S_ISSOCK(socket_mode) and stat.S_IMODE(socket_mode) == 0o600
+  assert stat.S_IMODE(directory_mode) == 0o700
+  assert not os.path.exists(os.path.dirname(path))  # Removed when the block ends.
+
+
+def test_worker_and_launcher_die_with_a_killed_owner(tmp_path):
   script = textwrap.dedent(f"""
       import os, sys, time
       from tff_experiments.runtime import local_worker
@@ -45,14 +80,20 @@ def test_worker_dies_with_a_killed_owner(tmp_path):
   owner = subprocess.Popen([sys.executable, '-c', script], stdout=subprocess.PIPE, text=True,
                            env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '3'})
   assert owner.stdout.readline().strip() == 'ready'
-  workers = _worker_pids_of(owner.pid)
-  assert len(workers) == 1
+  deadline = time.monotonic() + 60
+  while not process_tree.worker_binaries(owner.pid) and time.monotonic() < deadline:
+    time.sleep(0.1)
+  tree = process_tree.descendants(owner.pid)
+  assert len(tree) == 2 and len(process_tree.worker_binaries(owner.pid)) == 1
+  launcher, = set(tree) - set(process_tree.worker_binaries(owner.pid))
+  socket_directory = os.path.dirname(process_tree.argument(launcher, '--socket='))
   owner.send_signal(signal.SIGKILL)
   owner.wait()
   deadline = time.monotonic() + 10
-  while worker_processes.alive(workers[0]) and time.monotonic() < deadline:
+  while any(map(worker_processes.alive, tree)) and time.monotonic() < deadline:
     time.sleep(0.1)
-  assert not worker_processes.alive(workers[0])
+  assert not any(map(worker_processes.alive, tree))
+  assert not os.path.exists(socket_directory)  # The launcher cleaned up on its way out.
 
 
 def test_computation_outside_the_worker_fails_instead_of_starting_one():
@@ -97,3 +138,20 @@ def test_clients_in_parallel_give_the_weights_of_clients_one_at_a_time(make_conf
   assert len(parallel) == len(sequential)
   for a, b in zip(parallel, sequential):
     np.testing.assert_array_equal(a, b)  # The worker sums clients in cohort order either way.
+
+
+@pytest.mark.slow
+def test_where_namespaces_are_forbidden_a_run_says_so_in_one_line_and_completes(tmp_path):
+  done = subprocess.run(
+      forbidden_namespaces.command([
+          sys.executable, '-m', 'launch.run_experiment', '--dataset=digits',
+          '--total_rounds=2', f'--root_output_dir={tmp_path}', '--experiment_name=run',
+          f'--cache_dir={tmp_path / "cache"}']),
+      cwd=worker_processes.ROOT, env=worker_processes.ENV, capture_output=True, text=True,
+      timeout=600)
+  assert done.returncode == 0, done.stderr[-2000:]
+  notices = [line for line in done.stderr.splitlines() if 'TFF worker' in line]
+  assert len(notices) == 1 and 'forbids a private network namespace' in notices[0]
+  assert 'unshare: No space left on device' in notices[0] or 'not permitted' in notices[0]
+  assert 'listens unauthenticated on port' in notices[0]
+  assert len((tmp_path / 'run' / 'metrics.csv').read_text().splitlines()) == 3  # Header + 2.

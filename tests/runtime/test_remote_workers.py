@@ -1,9 +1,12 @@
-"""--workers: one simulation over worker services on 127.0.0.1, equal to a local run; bounded
-failures (unreachable at start, killed mid-run, client data not readable) and resume."""
+"""--workers: one simulation over worker services (one on a port of 127.0.0.1, one on a Unix
+socket file only, as behind an SSH tunnel), equal to a local run; bounded failures (unreachable
+at start, killed mid-run, client data not readable) and resume."""
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 import pandas as pd
@@ -21,18 +24,23 @@ from tff_experiments.runtime import remote_workers
 
 @pytest.fixture(scope='module')
 def two_workers():
-  services = [worker_processes.WorkerService().start() for _ in range(2)]
+  socket_directory = tempfile.mkdtemp(dir='/tmp')  # Short: socket paths have 107 bytes.
+  services = [worker_processes.WorkerService().start(),
+              worker_processes.WorkerService(
+                  socket_path=os.path.join(socket_directory, 'w.sock')).start()]
   yield services
   for service in services:
     service.stop()
+  shutil.rmtree(socket_directory, ignore_errors=True)
   for service in services:
     assert not worker_processes.alive(service.binary_pid)  # No worker left behind.
 
 
 @pytest.mark.parametrize('target,ok', [
     ('127.0.0.1:8000', True), ('worker-0.tff.svc:1', True), ('[::1]:65535', True),
-    ('host', False), ('host:0', False), ('host:65536', False), (':80', False),
-    ('a b:80', False), ('host:80:90', False)])
+    ('unix:/tmp/w.sock', True), ('host', False), ('host:0', False), ('host:65536', False),
+    (':80', False), ('a b:80', False), ('host:80:90', False), ('unix:relative.sock', False),
+    ('unix:/tmp/', False)])
 def test_worker_addresses_are_host_and_port(target, ok):
   assert (remote_workers.target_error(target) is None) == ok
 

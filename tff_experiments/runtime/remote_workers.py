@@ -27,12 +27,14 @@ from tff_experiments.runtime import watchdog
 
 # host:port, host a name, IPv4 address or [IPv6] address.
 _TARGET = re.compile(r'^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})$')
+# unix:/absolute/path, a worker's socket file (`launch.worker --socket`, e.g. through SSH).
+_UNIX_TARGET = re.compile(r'^unix:/[^,]*[^,/]$')
 # TF's grappler says this, at ERROR level, for every graph TFF's mergeable compiler builds.
 _GRAPPLER_NOISE = re.compile(rb'grappler_item_builder\.cc:\d+\] Failed to detect the fetch '
                              rb'node\(s\), skipping this input')
 _HASH_BUCKETS = 2**62
-_START_HINT = ('start one there with `python -m launch.worker --port=PORT`, or fix '
-               '--workers=host:port,...')
+_START_HINT = ('start one there with `python -m launch.worker --port=PORT` (or --socket=PATH), '
+               'or fix --workers=host:port,...')
 
 
 class RemoteWorkerError(RuntimeError):
@@ -40,10 +42,13 @@ class RemoteWorkerError(RuntimeError):
 
 
 def target_error(target: str) -> Optional[str]:
-  """Why `target` is not a worker address `host:port` (port 1-65535), or None if it is."""
+  """Why `target` is not a worker address, `host:port` (port 1-65535) or `unix:/path/of.sock`,
+  or None if it is."""
+  if _UNIX_TARGET.match(target):
+    return None
   match = _TARGET.match(target)
   if not match or not 1 <= int(match.group(2)) <= 65535:
-    return f'{target!r} is not host:port (port 1-65535)'
+    return f'{target!r} is not host:port (port 1-65535) or unix:/path/of/socket'
   return None
 
 
