@@ -1,7 +1,6 @@
 """Sweeps in tests: trivial jobs for the backends, `launch.sweep` as a subprocess with failing
-points, and which processes are alive (children stopped, nothing left behind)."""
+points (what processes hold: `process_tree`)."""
 
-import ipaddress
 import os
 import subprocess
 import sys
@@ -45,71 +44,6 @@ class Recorder:
 
   def codes(self) -> dict:
     return {key: code for key, (code, _) in self.exits.items()}
-
-
-def alive(pid) -> bool:
-  """Whether `pid` runs (a zombie waiting to be reaped has exited)."""
-  try:
-    with open(f'/proc/{pid}/stat') as f:
-      return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
-  except OSError:
-    return False
-
-
-def processes_with(name: str, value: str) -> dict[int, str]:
-  """The live processes whose environment has `name=value` (so those started by a sweep given
-  that variable: its Ray instance's, its runs', ...), pid -> command line."""
-  found, entry = {}, f'{name}={value}'.encode()
-  for pid in filter(str.isdigit, os.listdir('/proc')):
-    try:
-      with open(f'/proc/{pid}/environ', 'rb') as f:
-        if entry not in f.read().split(b'\0'):
-          continue
-      with open(f'/proc/{pid}/cmdline', 'rb') as f:
-        command = f.read().replace(b'\0', b' ').decode('utf-8', 'replace')
-    except OSError:
-      continue
-    if alive(pid):
-      found[int(pid)] = command
-  return found
-
-
-def _socket_inodes(pid: int) -> set[int]:
-  inodes = set()
-  try:
-    for fd in os.listdir(f'/proc/{pid}/fd'):
-      target = os.readlink(f'/proc/{pid}/fd/{fd}')
-      if target.startswith('socket:['):
-        inodes.add(int(target[8:-1]))
-  except OSError:
-    pass
-  return inodes
-
-
-def _address(hex_address: str) -> ipaddress._BaseAddress:
-  """/proc/net/tcp's address: 32-bit words in host (little-endian) byte order."""
-  words = [bytes.fromhex(hex_address[i:i + 8])[::-1] for i in range(0, len(hex_address), 8)]
-  return ipaddress.ip_address(b''.join(words))
-
-
-def listening_sockets(pids) -> dict[tuple[str, int], int]:
-  """The TCP sockets (IPv4 and IPv6) the processes `pids` listen on: (address, port) -> pid."""
-  owner = {inode: pid for pid in pids for inode in _socket_inodes(pid)}
-  found = {}
-  for table in ('/proc/net/tcp', '/proc/net/tcp6'):
-    with open(table) as f:
-      for line in f.readlines()[1:]:
-        fields = line.split()
-        if fields[3] == '0A' and int(fields[9]) in owner:  # TCP_LISTEN.
-          address, port = fields[1].split(':')
-          found[(str(_address(address)), int(port, 16))] = owner[int(fields[9])]
-  return found
-
-
-def is_loopback(address: str) -> bool:
-  """127.0.0.0/8, ::1, or IPv4-mapped 127.x (a dual-stack socket bound to 127.0.0.1)."""
-  ip = ipaddress.ip_address(address)
-  return ip.is_loopback or bool(getattr(ip, 'ipv4_mapped', None) and ip.ipv4_mapped.is_loopback)
 
 
 # A process that records its pid (in the file argv[1]), then ignores SIGTERM for a minute; with

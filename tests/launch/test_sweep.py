@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import process_tree
 import pytest
 
 import sweep_helpers
@@ -122,7 +123,7 @@ def test_children_are_stopped_when_the_sweep_is_killed(tmp_path):
   process.kill()
   process.wait()
   deadline = time.monotonic() + 10
-  while sweep_helpers.alive(pid):
+  while process_tree.alive(pid):
     assert time.monotonic() < deadline, 'the child outlived the sweep'
     time.sleep(0.05)
 
@@ -190,3 +191,32 @@ def test_two_identical_sweeps_at_once_the_second_fails_fast_and_changes_nothing(
   assert first.returncode == 130, out + err
   saved = files.read_json(str(tmp_path / 's' / 'sweep.json'))
   assert [(p['state'], p['status']) for p in saved['points']] == [('interrupted', 'interrupted')]
+
+
+@pytest.mark.slow
+def test_a_live_sweep_listens_on_no_tcp_port_of_this_network_namespace(tmp_path):
+  """Every point's TFF worker is private to its run (its own network namespace, reached through
+  a socket file): while two points train, nothing of the sweep's tree listens here, loopback
+  included."""
+  sweep_process = subprocess.Popen(
+      [sys.executable, '-m', 'launch.sweep', f'--root_output_dir={tmp_path}', '--sweep_name=s',
+       '--seeds=0,1', '--parallel=2', '--', '--dataset=digits', '--total_rounds=1000',
+       '--rounds_per_eval=100', '--num_clients=10', '--clients_per_round=3'],
+      cwd=sweep_helpers.ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+      env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2'})
+  try:
+    csvs = [tmp_path / 's' / f'seed={seed}' / 'metrics.csv' for seed in (0, 1)]
+    deadline = time.monotonic() + 240
+    while not all(p.exists() and len(p.read_text().splitlines()) > 3 for p in csvs):
+      assert sweep_process.poll() is None and time.monotonic() < deadline, 'points did not train'
+      time.sleep(0.2)
+    tree = process_tree.descendants(sweep_process.pid)
+    workers = process_tree.worker_binaries(sweep_process.pid)
+    listening = process_tree.listening_sockets([sweep_process.pid, *tree])
+    # Both points still train (no row past the last round yet) while sampled.
+    assert all(len(p.read_text().splitlines()) < 1001 for p in csvs)
+  finally:
+    sweep_process.terminate()
+    sweep_process.wait(timeout=120)
+  assert len(workers) == 2
+  assert listening == {}

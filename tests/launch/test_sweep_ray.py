@@ -8,6 +8,7 @@ import sys
 import time
 import uuid
 
+import process_tree
 import pytest
 
 import sweep_helpers
@@ -30,7 +31,7 @@ def test_ray_sweep_with_a_failing_run_then_a_rerun_that_skips_the_completed_ones
   assert saved['backend'] == 'ray' and saved['ray_address'] is None
   assert '(backend ray, parallel 2,' in output
   deadline = time.monotonic() + 10
-  while left := sweep_helpers.processes_with(*mark):  # Each sweep stopped the Ray it started.
+  while left := process_tree.processes_with(*mark):  # Each sweep stopped the Ray it started.
     assert time.monotonic() < deadline, f'processes left behind: {left}'
     time.sleep(0.2)
 
@@ -54,21 +55,21 @@ def test_sigkill_of_a_ray_sweep_leaves_no_process_and_no_listening_socket(tmp_pa
     while not (log.exists() and 'round ' in log.read_text()):  # The run is training.
       assert sweep.poll() is None and time.monotonic() < deadline, 'the sweep did not start'
       time.sleep(0.5)
-    started = sweep_helpers.processes_with(*mark)
+    started = process_tree.processes_with(*mark)
     commands = ' '.join(started.values())
     assert all(name in commands for name in (
         'gcs_server', 'raylet', 'dashboard/agent.py', 'runtime_env/agent', 'run_experiment'))
-    ray_sockets = sweep_helpers.listening_sockets(
+    ray_sockets = process_tree.listening_sockets(
         [pid for pid, command in started.items() if _is_ray(command)])
-    assert ray_sockets and all(sweep_helpers.is_loopback(a) for a, _ in ray_sockets), ray_sockets
-    sockets = sweep_helpers.listening_sockets(started)
+    assert ray_sockets and all(process_tree.is_loopback(a) for a, _ in ray_sockets), ray_sockets
+    sockets = process_tree.listening_sockets(started)
   finally:
     sweep.kill()
     sweep.wait()
   began = time.monotonic()
-  while left := sweep_helpers.processes_with(*mark):
+  while left := process_tree.processes_with(*mark):
     assert time.monotonic() - began < 60, f'processes left behind: {left}'
     time.sleep(0.2)
   print(f'every process of the sweep gone {time.monotonic() - began:.1f} s after its SIGKILL')
-  still = sweep_helpers.listening_sockets(map(int, filter(str.isdigit, os.listdir('/proc'))))
+  still = process_tree.listening_sockets(map(int, filter(str.isdigit, os.listdir('/proc'))))
   assert not set(sockets) & set(still)

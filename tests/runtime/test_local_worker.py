@@ -40,11 +40,21 @@ def test_runs_a_federated_mean_and_stops_the_worker_and_its_launcher(tmp_path):
   assert not any(worker_processes.alive(pid) for pid in started)
 
 
+def _launcher_and_worker(before: set[int]) -> tuple[int, int]:
+  """The launcher and worker binary this process started since `before` (the session's own
+  worker, if a fixture started one, is left out)."""
+  started = set(process_tree.descendants(os.getpid())) - before
+  binary, = set(process_tree.worker_binaries(os.getpid())) & started
+  launcher, = started - {binary}
+  return launcher, binary
+
+
 def test_no_process_of_the_worker_listens_on_tcp_in_this_network_namespace(tmp_path):
+  before = set(process_tree.descendants(os.getpid()))
   with local_worker.local_worker(log_path=str(tmp_path / 'w.log')):
     assert _federated_mean()([1.0, 3.0]) == 2.0
     tree = process_tree.descendants(os.getpid())
-    binary, = process_tree.worker_binaries(os.getpid())
+    _, binary = _launcher_and_worker(before)
     held = process_tree.socket_inodes([os.getpid()] + tree)
     # The worker does listen, in its own namespace: the check below can see a listener.
     assert held & process_tree.listening_tcp(binary).keys()
@@ -54,12 +64,12 @@ def test_no_process_of_the_worker_listens_on_tcp_in_this_network_namespace(tmp_p
 
 @pytest.mark.parametrize('umask', [0o022, 0o000])
 def test_the_socket_file_is_0600_in_a_0700_directory_whatever_the_umask(tmp_path, umask):
+  before = set(process_tree.descendants(os.getpid()))
   previous = os.umask(umask)
   try:
     with local_worker.local_worker(log_path=str(tmp_path / 'w.log')):
       assert _federated_mean()([4.0]) == 4.0
-      launcher = next(p for p in process_tree.descendants(os.getpid())
-                      if p not in process_tree.worker_binaries(os.getpid()))
+      launcher, _ = _launcher_and_worker(before)
       path = process_tree.argument(launcher, '--socket=')
       socket_mode, directory_mode = os.stat(path).st_mode, os.stat(os.path.dirname(path)).st_mode
   finally:

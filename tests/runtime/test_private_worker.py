@@ -112,7 +112,8 @@ def test_where_namespaces_are_forbidden_the_worker_listens_on_the_port_it_names(
 def _listening_ports(pid: int) -> set[int]:
   """Ports of this namespace's listening TCP sockets held by `pid`'s tree."""
   held = process_tree.socket_inodes(process_tree.descendants(pid))
-  return {port for inode, port in process_tree.listening_tcp('self').items() if inode in held}
+  return {port for inode, (_, port) in process_tree.listening_tcp('self').items()
+          if inode in held}
 
 
 def test_where_namespaces_are_forbidden_a_required_private_worker_is_refused(socket_path,

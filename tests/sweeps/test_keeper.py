@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import process_tree
 import pytest
 
 import sweep_helpers
@@ -20,7 +21,7 @@ _ENV = {**os.environ, 'PYTHONPATH': os.pathsep.join(
 
 def _wait_gone(pids, seconds=60):
   deadline = time.monotonic() + seconds
-  while left := [pid for pid in pids if sweep_helpers.alive(pid)]:
+  while left := [pid for pid in pids if process_tree.alive(pid)]:
     assert time.monotonic() < deadline, f'still alive: {left}'
     time.sleep(0.1)
 
@@ -34,7 +35,7 @@ def test_close_stops_the_service_and_the_daemon_it_left(tmp_path):
   kept = keeper.Keeper.start('sweep_helpers', 'start_stubborn_processes',
                              {'pid_dir': str(tmp_path)}, env=_ENV, grace_s=0.5)
   pids = kept.result
-  assert all(sweep_helpers.alive(pid) for pid in pids)
+  assert all(process_tree.alive(pid) for pid in pids)
   assert _ppid(pids[1]) == kept.process.pid  # The daemon's parent left: the keeper adopted it.
   kept.close()
   assert kept.process.returncode == 0
@@ -51,7 +52,7 @@ def test_sigkill_of_the_caller_stops_everything_the_keeper_kept(tmp_path):
   process = subprocess.Popen([sys.executable, '-c', caller], env=_ENV, stdout=subprocess.PIPE,
                              text=True)
   pids = [int(pid) for pid in process.stdout.readline().strip('[]\n').split(',')]
-  assert len(pids) == 3 and all(sweep_helpers.alive(pid) for pid in pids)
+  assert len(pids) == 3 and all(process_tree.alive(pid) for pid in pids)
   process.kill()
   process.wait()
   _wait_gone(pids)  # The keeper, the child and the daemon, though both ignore SIGTERM.

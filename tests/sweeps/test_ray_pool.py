@@ -6,6 +6,7 @@ import os
 import signal
 import time
 
+import process_tree
 import pytest
 
 import sweep_helpers
@@ -79,7 +80,7 @@ def test_a_child_ignoring_sigterm_is_killed_after_the_grace_period(tmp_path):
       'killed by SIGKILL (signal 9): the sweep cancelled its Ray task by force when it was '
       'stopped')
   deadline = time.monotonic() + 10
-  while sweep_helpers.alive(int(pid_file.read_text())):
+  while process_tree.alive(int(pid_file.read_text())):
     assert time.monotonic() < deadline, 'the child outlived its task'
     time.sleep(0.05)
 
