@@ -24,8 +24,9 @@ $(VENV)/.installed-ray: requirements-ray.lock | $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(RUN) -m launch.run_experiment --dataset=digits
 
+# Two test processes (pytest-xdist): the suite spends most of its time in one core's TF work.
 test: $(VENV)/.installed $(VENV)/.installed-ray
-	$(RUN) -m pytest -q tests
+	$(RUN) -m pytest -q -n 2 tests
 
 bench: $(VENV)/.installed
 	$(RUN) -m bench.round_time
