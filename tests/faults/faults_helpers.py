@@ -105,3 +105,18 @@ def main_in_process(argv, capsys):
     FLAGS(['run_experiment', *argv])
     code = run_experiment.main(['run_experiment'])
   return code, capsys.readouterr().err
+
+
+class NoWorker:
+  """An execution context that starts nothing, for runs that end before their first round."""
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    return None
+
+  @staticmethod
+  def deadline(seconds):
+    del seconds
+    raise AssertionError('no round should run')

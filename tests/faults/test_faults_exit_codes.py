@@ -34,25 +34,13 @@ def test_positional_arguments_exit_2(capsys):
   assert 'unexpected arguments: mnist' in capsys.readouterr().err
 
 
-class _Worker:
-  def __enter__(self):
-    return self
-
-  def __exit__(self, *exc):
-    return None
-
-  @staticmethod
-  def deadline(seconds):
-    raise AssertionError('no round runs here')
-
-
 @pytest.mark.parametrize('status,code', [
     ('completed', 0), ('target_reached', 0), ('budget_exhausted', 0), ('diverged', 1)])
 def test_a_run_exits_0_when_it_ended_as_asked_and_1_when_it_diverged(tmp_path, capsys,
                                                                      monkeypatch, status, code):
   summary = {'status': status, 'final_accuracy': 0.5, 'best_accuracy': 0.5,
              'rounds_to_target': None, 'wall_time_s': 1.0, 'message': f'why {status}'}
-  monkeypatch.setattr(execution, 'context', lambda *args, **kwargs: _Worker())
+  monkeypatch.setattr(execution, 'context', lambda *args, **kwargs: fh.NoWorker())
   monkeypatch.setattr(experiment, 'run', lambda *args, **kwargs: summary)
   got, err = fh.main_in_process(fh.run_flags(tmp_path), capsys)
   assert got == code

@@ -70,28 +70,13 @@ def test_a_real_sigterm_while_mnist_loads_leaves_nothing_and_says_so(tmp_path):
   assert not [p for p in cache.iterdir() if p.name.endswith('.partial')]
 
 
-class _NoWorker:
-  """An execution context that starts nothing (the run never reaches a round)."""
-
-  def __enter__(self):
-    return self
-
-  def __exit__(self, *exc):
-    return None
-
-  @staticmethod
-  def deadline(seconds):
-    del seconds
-    raise AssertionError('no round should run')
-
-
 @pytest.mark.parametrize('raised,status,code', [
     (KeyboardInterrupt, 'interrupted', 130), (RuntimeError('boom'), 'failed', 1)])
 def test_an_end_before_the_first_round_still_writes_the_summary(tmp_path, capsys, monkeypatch,
                                                                 raised, status, code):
   def run(*args, **kwargs):  # E.g. SIGTERM while the computations are built.
     raise raised
-  monkeypatch.setattr(execution, 'context', lambda *args, **kwargs: _NoWorker())
+  monkeypatch.setattr(execution, 'context', lambda *args, **kwargs: fh.NoWorker())
   monkeypatch.setattr(experiment, 'run', run)
   got, err = _restoring_signal_handlers(
       lambda: fh.main_in_process(fh.run_flags(tmp_path), capsys))
