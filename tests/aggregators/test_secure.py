@@ -251,7 +251,7 @@ def test_the_server_side_receives_no_unmasked_update(mode):
   config = settings.from_flat({'secure_aggregation': mode, 'clip_norm': 5.0,
                                'quantization': 'uniform', 'zeroing_norm': 100.0})
   _, next_fn = secure_layers.aggregation_round(lambda: stack.build(config), _VALUE_TYPE,
-                                        update_weight.TYPE)
+                                               update_weight.TYPE)
   shaped = _update_shaped(next_fn)
   # Only int64 vectors through plain sums: the masked vectors (one per server, each leaf).
   assert sorted(uri for uri, _ in shaped) == ['federated_sum'] * (

@@ -65,7 +65,8 @@ def _aggregate(config, inner=None):
     process = stack.build(config, inner=inner).create(*types)
     return process.next(process.initialize(), _VALUES, _SEEDED_WEIGHTS)
   # Secure sums take the protocol's messages of a round (both clients survive).
-  outside, next_fn = secure_layers.aggregation_round(lambda: stack.build(config, inner=inner), *types)
+  outside, next_fn = secure_layers.aggregation_round(lambda: stack.build(config, inner=inner),
+                                                     *types)
   setup = rounds.protocol_setup(config.secure_aggregation, seed=0, client_ids=['a', 'b'],
                                 round_num=1)
   return next_fn(outside.initialize(), _VALUES, _SEEDED_WEIGHTS, setup.clients, setup.server)
