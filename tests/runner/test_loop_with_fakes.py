@@ -209,3 +209,31 @@ def test_every_call_to_the_worker_is_under_the_round_deadline(tmp_path):
                      evaluate=_evaluate, paths=run_dir.RunPaths(str(tmp_path)), guard=guard,
                      out=io.StringIO())
   assert summary['status'] == 'completed' and summary['rounds_completed'] == 2
+
+
+def test_the_loop_hands_each_plan_whole_to_its_round_runner(tmp_path):
+  """A runner that runs a protocol around the round (secure aggregation) sees the round number
+  and the whole cohort, drop-outs included, not only the reporting clients' tasks."""
+  class Recording:
+    def __init__(self):
+      self.plans = []
+
+    def initialize(self):
+      return np.float32(0.0)
+
+    def run(self, state, plan):
+      self.plans.append(plan)
+      return _CountingProcess().next(state, plan.tasks())
+
+    def get_model_weights(self, state):
+      return _CountingProcess().get_model_weights(state)
+
+  drop_first = lambda plan, rng: plan.drop(plan.sampled[:1])
+  planner = round_plan.RoundPlanner([f'c{i}' for i in range(6)], seed=0, clients_per_round=3,
+                                    adjustments=[('drop_first', drop_first)])
+  rounds = Recording()
+  loop.run(loop.Schedule(total_rounds=3, rounds_per_eval=1, rounds_per_checkpoint=1),
+           rounds=rounds, planner=planner, evaluate=_evaluate,
+           paths=run_dir.RunPaths(str(tmp_path)), out=io.StringIO())
+  assert rounds.plans == [planner.plan(r) for r in (1, 2, 3)]
+  assert all(len(p.sampled) == 3 and len(p.reporting) == 2 for p in rounds.plans)
