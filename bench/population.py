@@ -8,7 +8,7 @@ of 1,000 clients' test parts) and FedAvg's learning process built for it (logist
 B=10, client SGD lr 0.1, seed 0) in one process and one private TFF worker. Rounds then take
 turns across the populations, so load from other jobs hits them alike. A round is what a run's
 round is: the package's `RoundPlanner` plans it over all N clients (uniform sampling, the only
-per-round work that sees N), then the package's round runner trains a cohort of 10 clients. To compare
+per-round work that sees N), then its round runner trains a cohort of 10 clients. To compare
 populations and not luck of the draw (client sizes are heavy-tailed), the trained cohort is the
 same in every population: 10 of clients 0..999, drawn per round from (seed, round); clients
 are drawn from their index, so client k holds the same data at every N. E=1 keeps the client

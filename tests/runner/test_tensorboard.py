@@ -1,4 +1,4 @@
-"""--tensorboard: each round's numeric columns as TensorBoard scalars, continuous across a resume."""
+"""--tensorboard: each round's numeric columns as TensorBoard scalars, continuous on resume."""
 
 import pytest
 import tensorflow as tf
