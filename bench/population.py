@@ -8,13 +8,13 @@ of 1,000 clients' test parts) and FedAvg's learning process built for it (logist
 B=10, client SGD lr 0.1, seed 0) in one process and one private TFF worker. Rounds then take
 turns across the populations, so load from other jobs hits them alike. A round is what a run's
 round is: the package's `RoundPlanner` plans it over all N clients (uniform sampling, the only
-per-round work that sees N), then `process.next` trains a cohort of 10 clients. To compare
+per-round work that sees N), then its round runner trains a cohort of 10 clients. To compare
 populations and not luck of the draw (client sizes are heavy-tailed), the trained cohort is the
 same in every population: 10 of clients 0..999, drawn per round from (seed, round); clients
 are drawn from their index, so client k holds the same data at every N. E=1 keeps the client
 compute small, so a cost that grew with N would show the most. The table gives the preparation
 seconds, the building of the process, the planner's milliseconds per round, the median wall
-and CPU (this process and the worker) seconds per round (plan + next) after `--warmup_rounds`,
+and CPU (this process and the worker) seconds per round (plan + round) after `--warmup_rounds`,
 and their ratios to the first population (CPU is the steadier on a shared machine).
 A benchmark that prints a table, not a test: it asserts nothing.
 """
@@ -56,7 +56,7 @@ class Population:
   num_clients: int
   prepare_s: float
   setup_s: float
-  process: object
+  rounds: object
   planner: round_plan.RoundPlanner
   client_ids: list[str]
   state: object = None
@@ -80,12 +80,12 @@ def build(num_clients: int) -> Population:
   began = time.perf_counter()
   data = experiment.load_data(config)
   prepared = time.perf_counter()
-  process = experiment.build_process(config, data, experiment.build_model(config, data))
+  rounds = experiment.build_rounds(config, data, experiment.build_model(config, data))
   population = Population(
       num_clients=num_clients, prepare_s=prepared - began,
-      setup_s=time.perf_counter() - prepared, process=process,
+      setup_s=time.perf_counter() - prepared, rounds=rounds,
       planner=experiment.build_planner(config, data), client_ids=data.train.client_ids)
-  population.state = process.initialize()
+  population.state = rounds.initialize()
   return population
 
 
@@ -108,7 +108,7 @@ def run_round(population: Population, round_num: int) -> tuple[float, float, flo
       shuffle_seeds={c: seeds.derive(_SEED, purpose='shuffle', round_num=round_num,
                                      client=int(c)) for c in ids},
       update_seeds=round_plan.update_seeds(_SEED, round_num, ids))
-  population.state = population.process.next(population.state, plan.tasks()).state
+  population.state = population.rounds.run(population.state, plan).state
   return planned - began, time.perf_counter() - began, common.cpu_seconds() - cpu_began
 
 

@@ -8,8 +8,8 @@ seeded initial weights on the same fixed cohort of 10 clients (the baselines: `b
 
   plain TF loop (floor)  one `tf.function` call per client running its SGD steps over
                          in-memory tensors (fresh shuffle each epoch), numpy weighted mean.
-  tff-experiments        `experiment.build_process` on a launch-like config, in a private
-                         worker (`runtime.local_worker`), `process.next(state, client keys)`.
+  tff-experiments        `experiment.build_rounds` on a launch-like config, in a private
+                         worker (`runtime.local_worker`), `rounds.run(state, plan)`.
   Keras model.fit        per client set_weights, compile(SGD), fit(shuffle=True), get_weights;
                          numpy weighted mean: the usual hand-written baseline (each compile
                          makes fit trace its step function again).
@@ -144,21 +144,21 @@ class PackageProcess:
   name = 'tff-experiments'
 
   def __init__(self, config: settings_lib.ExperimentConfig, data, cohort: Sequence[str]):
-    self._process = experiment.build_process(config, data, experiment.build_model(config, data))
-    self._state = self._process.initialize()
+    self._rounds = experiment.build_rounds(config, data, experiment.build_model(config, data))
+    self._state = self._rounds.initialize()
     self._cohort, self._seed = tuple(cohort), config.run.seed
 
   def run_round(self, round_num: int) -> None:
-    """One `process.next` on the fixed cohort's tasks (shuffle seeds vary with the round)."""
+    """One round on the fixed cohort (shuffle seeds vary with the round)."""
     plan = round_plan.RoundPlan(
         round_num=round_num, sampled=self._cohort, step_caps={c: None for c in self._cohort},
         shuffle_seeds={c: seeds.derive(self._seed, purpose='shuffle', round_num=round_num,
                                        client=c) for c in self._cohort},
         update_seeds=round_plan.update_seeds(self._seed, round_num, self._cohort))
-    self._state = self._process.next(self._state, plan.tasks()).state
+    self._state = self._rounds.run(self._state, plan).state
 
   def weights(self) -> tff.learning.models.ModelWeights:
-    return self._process.get_model_weights(self._state)
+    return self._rounds.get_model_weights(self._state)
 
 
 def timed_round(way: Way, round_num: int) -> tuple[float, float]:

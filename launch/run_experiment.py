@@ -108,7 +108,8 @@ def _prepare(config) -> tuple:
     raise datasets_base.DataError(
         f'--clients_per_round={config.schedule.clients_per_round} exceeds the '
         f'{num_train_clients} training clients of --dataset={config.data.dataset}')
-  execution.check(config.run, data.train)
+  execution.check(config.run.workers, connect_timeout_s=config.run.worker_connect_timeout_s,
+                  client_data=data.train)
   return paths, action, data, experiment.complete(config, data)
 
 
@@ -122,7 +123,9 @@ def _train(config, paths: run_dir.RunPaths, action: run_dir.Action, data) -> int
   with run_dir.create(paths, action, config):
     print(f'{action.value}: {paths.run_dir}', flush=True)
     try:
-      with execution.context(config.run, log_path=paths.worker_log) as worker:
+      with execution.context(config.run.workers,
+                             connect_timeout_s=config.run.worker_connect_timeout_s,
+                             log_path=paths.worker_log) as worker:
         summary = experiment.run(config, data, paths, guard=worker.deadline)
     except BaseException as e:
       if not os.path.exists(paths.summary_json):

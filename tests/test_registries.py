@@ -7,6 +7,7 @@ import tensorflow as tf
 import tensorflow_federated as tff
 
 import reference
+import secure_layers
 from tff_experiments.aggregators import secure
 from tff_experiments.aggregators import stack
 from tff_experiments.algorithms import registry as algorithms
@@ -106,7 +107,7 @@ def test_every_secure_aggregation_protocol_sets_up_and_sums(name, make_config):
   assert secure.SECURE_SUMS.names() == secure_rounds.SETUPS.names()
   config = make_config(secure_aggregation=name, clients_per_round=2)
   value_type = tff.TensorType(np.float32, [4])
-  outside, next_fn = secure_rounds.aggregation_round(
+  outside, next_fn = secure_layers.aggregation_round(
       lambda: secure.value_sum(tff.aggregators.SumFactory(), config, weighted=False), value_type)
   setup = secure_rounds.protocol_setup(config.secure_aggregation, seed=0, client_ids=['a', 'b'],
                                        round_num=1)

@@ -11,6 +11,7 @@ import tensorflow_federated as tff
 from scipy import stats
 
 import federated_types
+import secure_layers
 
 from tff_experiments import settings
 from tff_experiments.aggregators import secure
@@ -45,7 +46,7 @@ def _run(build, settings_, values, weights=None, *, round_num=1, ids=_IDS):
   setup = rounds.protocol_setup(settings_, seed=0, client_ids=ids, round_num=round_num)
   keep = [ids.index(c) for c in setup.survivors]
   weighted = weights is not None
-  outside, next_fn = rounds.aggregation_round(
+  outside, next_fn = secure_layers.aggregation_round(
       build, _VALUE_TYPE, update_weight.TYPE if weighted else None)
   args = [[values[i] for i in keep]] + ([[_seeded(weights)[i] for i in keep]] if weighted
                                         else [])
@@ -249,8 +250,8 @@ def _update_shaped(computation):
 def test_the_server_side_receives_no_unmasked_update(mode):
   config = settings.from_flat({'secure_aggregation': mode, 'clip_norm': 5.0,
                                'quantization': 'uniform', 'zeroing_norm': 100.0})
-  _, next_fn = rounds.aggregation_round(lambda: stack.build(config), _VALUE_TYPE,
-                                        update_weight.TYPE)
+  _, next_fn = secure_layers.aggregation_round(lambda: stack.build(config), _VALUE_TYPE,
+                                               update_weight.TYPE)
   shaped = _update_shaped(next_fn)
   # Only int64 vectors through plain sums: the masked vectors (one per server, each leaf).
   assert sorted(uri for uri, _ in shaped) == ['federated_sum'] * (

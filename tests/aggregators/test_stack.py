@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow_federated as tff
 
+import secure_layers
 from tff_experiments import settings
 from tff_experiments.aggregators import layers
 from tff_experiments.aggregators import stack
@@ -64,7 +65,8 @@ def _aggregate(config, inner=None):
     process = stack.build(config, inner=inner).create(*types)
     return process.next(process.initialize(), _VALUES, _SEEDED_WEIGHTS)
   # Secure sums take the protocol's messages of a round (both clients survive).
-  outside, next_fn = rounds.aggregation_round(lambda: stack.build(config, inner=inner), *types)
+  outside, next_fn = secure_layers.aggregation_round(lambda: stack.build(config, inner=inner),
+                                                     *types)
   setup = rounds.protocol_setup(config.secure_aggregation, seed=0, client_ids=['a', 'b'],
                                 round_num=1)
   return next_fn(outside.initialize(), _VALUES, _SEEDED_WEIGHTS, setup.clients, setup.server)

@@ -60,13 +60,13 @@ def _trained_rounds(config, *, scheduled=True):
   data = types.SimpleNamespace(train=tff.simulation.datasets.TestClientData(
       {'a': collections.OrderedDict(x=_X, y=_Y)}))
   model = reference.linear_model(6)
-  process = experiment.build_process(config, data, model)
+  rounds = experiment.build_rounds(config, data, model)
   planner = (experiment.build_planner(config, data) if scheduled
              else round_plan.RoundPlanner(['a'], seed=config.run.seed, clients_per_round=1))
-  state, weights = process.initialize(), []
+  state, weights = rounds.initialize(), []
   for round_num in (1, 2):
-    state = process.next(state, planner.plan(round_num).tasks()).state
-    weights.append([np.asarray(t) for t in process.get_model_weights(state).trainable])
+    state = rounds.run(state, planner.plan(round_num)).state
+    weights.append([np.asarray(t) for t in rounds.get_model_weights(state).trainable])
   return model, weights
 
 

@@ -1,18 +1,17 @@
-"""--stop_at_target (the StopAtTarget hook) and --tensorboard (the TensorBoard hook)."""
+"""--stop_at_target: the StopAtTarget hook, and a run it ends."""
 
 import io
 
 import numpy as np
 import pytest
-import tensorflow as tf
 import tensorflow_federated as tff
 
 from tff_experiments.core import config as config_lib
 from tff_experiments.results import run_dir
-from tff_experiments.results import tensorboard
 from tff_experiments.runner import hooks
 from tff_experiments.runner import loop
 from tff_experiments.runner import round_plan
+from tff_experiments.runner import round_runner
 
 
 def _plan(round_num):
@@ -26,14 +25,6 @@ def test_stop_at_target_stops_at_or_above_the_target(accuracy, stops):
   assert (stop is not None) == stops
   if stops:
     assert stop.status == 'target_reached' and 'round 3' in stop.message
-
-
-def test_the_hook_is_built_only_with_stop_at_target(make_config, tmp_path):
-  paths = run_dir.RunPaths(str(tmp_path))
-  built = lambda **kw: [type(h) for h in hooks.build(make_config(**kw), paths)]
-  assert hooks.StopAtTarget in built(target_accuracy=0.5, stop_at_target=True)
-  assert hooks.StopAtTarget not in built(target_accuracy=0.5)
-  assert hooks.StopAtTarget not in built()
 
 
 def test_stop_at_target_requires_a_target_and_is_recorded_only_with_one(make_config):
@@ -65,7 +56,7 @@ class _Process:
 def _run_loop(tmp_path, extra_hooks, total=10):
   schedule = loop.Schedule(total_rounds=total, rounds_per_eval=1, rounds_per_checkpoint=5,
                            target_accuracy=0.3)
-  return loop.run(schedule, process=_Process(),
+  return loop.run(schedule, rounds=round_runner.PlainRounds(_Process()),
                   planner=round_plan.RoundPlanner(['a', 'b', 'c'], seed=0, clients_per_round=2),
                   evaluate=lambda w: {'accuracy': float(w.trainable[0]) / 10},
                   paths=run_dir.RunPaths(str(tmp_path)),
@@ -77,39 +68,3 @@ def test_a_run_ends_as_target_reached_after_the_round_that_reaches_it(tmp_path):
   assert summary['status'] == 'target_reached'
   assert summary['rounds_completed'] == 3 and summary['rounds_to_target'] == pytest.approx(3.0)
   assert 'target_reached' in run_dir.FINAL_STATUSES  # Re-running the command skips it.
-
-
-def _scalars(directory):
-  """{tag: {step: value}} of every event file in `directory` (later files win)."""
-  values = {}
-  for path in sorted(tf.io.gfile.glob(f'{directory}/events.out.tfevents.*')):
-    for event in tf.compat.v1.train.summary_iterator(path):
-      for value in event.summary.value:
-        values.setdefault(value.tag, {})[event.step] = float(tf.make_ndarray(value.tensor))
-  return values
-
-
-def test_tensorboard_gets_every_numeric_column_at_its_round(tmp_path):
-  hook = tensorboard.TensorBoardHook(str(tmp_path / 'tb'))
-  for round_num in (1, 2):
-    hook.after_round(_plan(round_num), {'train/loss': 1.0 / round_num, 'eval/accuracy': None,
-                                        'plan/clients_reporting': 2, 'round_status': 'ok',
-                                        'flag': True})
-  assert _scalars(tmp_path / 'tb') == {'train/loss': {1: 1.0, 2: 0.5},
-                                       'plan/clients_reporting': {1: 2.0, 2: 2.0}}
-
-
-def test_tensorboard_after_a_resume_rewrites_the_same_steps(tmp_path):
-  first = tensorboard.TensorBoardHook(str(tmp_path))
-  for round_num in (1, 2, 3):
-    first.after_round(_plan(round_num), {'eval/accuracy': 0.1 * round_num})
-  resumed = tensorboard.TensorBoardHook(str(tmp_path))  # Checkpoint of round 2: redo 3.
-  resumed.after_round(_plan(3), {'eval/accuracy': 0.3})
-  assert _scalars(tmp_path)['eval/accuracy'] == pytest.approx({1: 0.1, 2: 0.2, 3: 0.3})
-
-
-def test_tensorboard_hook_follows_the_flag(make_config, tmp_path):
-  paths = run_dir.RunPaths(str(tmp_path))
-  assert isinstance(tensorboard.hook(make_config(), paths), tensorboard.TensorBoardHook)
-  assert tensorboard.hook(make_config(tensorboard=False), paths) is None
-  assert tensorboard.log_dir(str(tmp_path)) == str(tmp_path / 'tensorboard')

@@ -17,6 +17,7 @@ from tff_experiments.runner import checkpoints
 from tff_experiments.runner import hooks
 from tff_experiments.runner import loop
 from tff_experiments.runner import round_plan
+from tff_experiments.runner import round_runner
 
 
 class _Output:
@@ -68,9 +69,9 @@ def _run(tmp_path, process, *, total=4, adjustments=(), extra_hooks=(), checkpoi
                                     adjustments=adjustments)
   schedule = loop.Schedule(total_rounds=total, rounds_per_eval=1,
                            rounds_per_checkpoint=checkpoint_every)
-  summary = loop.run(schedule, process=process, planner=planner, evaluate=_evaluate,
-                     paths=paths, hooks=hooks.default_hooks() + list(extra_hooks),
-                     out=io.StringIO())
+  summary = loop.run(schedule, rounds=round_runner.PlainRounds(process), planner=planner,
+                     evaluate=_evaluate, paths=paths,
+                     hooks=hooks.default_hooks() + list(extra_hooks), out=io.StringIO())
   return summary, pd.read_csv(paths.metrics_csv)
 
 
@@ -148,8 +149,9 @@ def test_a_non_finite_model_has_no_accuracy_and_ends_the_run_as_diverged(tmp_pat
   paths = run_dir.RunPaths(str(tmp_path))
   planner = round_plan.RoundPlanner([f'c{i}' for i in range(6)], seed=0, clients_per_round=3)
   summary = loop.run(loop.Schedule(total_rounds=5, rounds_per_eval=1, rounds_per_checkpoint=1),
-                     process=_DivergingLinearModel(), planner=planner, evaluate=evaluate,
-                     paths=paths, hooks=hooks.default_hooks(), out=io.StringIO())
+                     rounds=round_runner.PlainRounds(_DivergingLinearModel()), planner=planner,
+                     evaluate=evaluate, paths=paths, hooks=hooks.default_hooks(),
+                     out=io.StringIO())
   frame = pd.read_csv(paths.metrics_csv)
   assert list(frame['eval/accuracy'][:2]) == [0.0, 0.0]
   assert math.isnan(frame['eval/accuracy'][2]) and math.isnan(frame['eval/loss'][2])
@@ -203,6 +205,35 @@ def test_every_call_to_the_worker_is_under_the_round_deadline(tmp_path):
 
   schedule = loop.Schedule(total_rounds=2, rounds_per_eval=1, rounds_per_checkpoint=1)
   planner = round_plan.RoundPlanner([f'c{i}' for i in range(6)], seed=0, clients_per_round=3)
-  summary = loop.run(schedule, process=Checked(), planner=planner, evaluate=_evaluate,
-                     paths=run_dir.RunPaths(str(tmp_path)), guard=guard, out=io.StringIO())
+  summary = loop.run(schedule, rounds=round_runner.PlainRounds(Checked()), planner=planner,
+                     evaluate=_evaluate, paths=run_dir.RunPaths(str(tmp_path)), guard=guard,
+                     out=io.StringIO())
   assert summary['status'] == 'completed' and summary['rounds_completed'] == 2
+
+
+def test_the_loop_hands_each_plan_whole_to_its_round_runner(tmp_path):
+  """A runner that runs a protocol around the round (secure aggregation) sees the round number
+  and the whole cohort, drop-outs included, not only the reporting clients' tasks."""
+  class Recording:
+    def __init__(self):
+      self.plans = []
+
+    def initialize(self):
+      return np.float32(0.0)
+
+    def run(self, state, plan):
+      self.plans.append(plan)
+      return _CountingProcess().next(state, plan.tasks())
+
+    def get_model_weights(self, state):
+      return _CountingProcess().get_model_weights(state)
+
+  drop_first = lambda plan, rng: plan.drop(plan.sampled[:1])
+  planner = round_plan.RoundPlanner([f'c{i}' for i in range(6)], seed=0, clients_per_round=3,
+                                    adjustments=[('drop_first', drop_first)])
+  rounds = Recording()
+  loop.run(loop.Schedule(total_rounds=3, rounds_per_eval=1, rounds_per_checkpoint=1),
+           rounds=rounds, planner=planner, evaluate=_evaluate,
+           paths=run_dir.RunPaths(str(tmp_path)), out=io.StringIO())
+  assert rounds.plans == [planner.plan(r) for r in (1, 2, 3)]
+  assert all(len(p.sampled) == 3 and len(p.reporting) == 2 for p in rounds.plans)

@@ -133,12 +133,12 @@ def _weights_after_two_rounds(config, **worker_options):
   """The global model after rounds 1-2 of `config`'s process in a private worker."""
   data = experiment.load_data(config)
   with local_worker.local_worker(**worker_options):
-    process = experiment.build_process(config, data, experiment.build_model(config, data))
+    rounds = experiment.build_rounds(config, data, experiment.build_model(config, data))
     planner = experiment.build_planner(config, data)
-    state = process.initialize()
+    state = rounds.initialize()
     for round_num in (1, 2):
-      state = process.next(state, planner.plan(round_num).tasks()).state
-    return [np.asarray(w) for w in process.get_model_weights(state).trainable]
+      state = rounds.run(state, planner.plan(round_num)).state
+    return [np.asarray(w) for w in rounds.get_model_weights(state).trainable]
 
 
 def test_clients_in_parallel_give_the_weights_of_clients_one_at_a_time(make_config, tmp_path):

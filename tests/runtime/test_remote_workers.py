@@ -51,8 +51,16 @@ def test_a_bad_address_is_refused_naming_the_flag(make_config):
 
 
 def _run_on(config, log_path):
-  with execution.context(config.run, log_path=log_path):
+  with execution.context(config.run.workers,
+                         connect_timeout_s=config.run.worker_connect_timeout_s,
+                         log_path=log_path):
     return run_helpers.run(config)
+
+
+def _check(config, client_data):
+  """`execution.check` of the config's --workers, as run_experiment calls it."""
+  execution.check(config.run.workers, connect_timeout_s=config.run.worker_connect_timeout_s,
+                  client_data=client_data)
 
 
 @pytest.mark.slow
@@ -69,7 +77,7 @@ def test_two_workers_give_the_metrics_of_a_local_run(two_workers, digits_config,
   settings = dict(total_rounds=3, clients_per_round=5, seed=9, **flags)
   local_paths, _ = _run_on(digits_config('local', **settings), str(tmp_path / 'worker.log'))
   config = digits_config('remote', workers=targets, **settings)
-  execution.check(config.run, experiment.load_data(config).train)
+  _check(config, experiment.load_data(config).train)
   remote_paths, summary = _run_on(config, str(tmp_path / 'unused.log'))
   assert summary['status'] == 'completed'
   local, remote = run_helpers.metrics(local_paths), run_helpers.metrics(remote_paths)
@@ -85,7 +93,7 @@ def test_a_worker_that_is_not_there_fails_within_the_timeout(two_workers, digits
                          worker_connect_timeout_s=1.0)
   began = time.monotonic()
   with pytest.raises(remote_workers.RemoteWorkerError, match=f'no TFF worker answered at {nobody}'):
-    execution.check(config.run, experiment.load_data(config).train)
+    _check(config, experiment.load_data(config).train)
   assert time.monotonic() - began < 10
 
 
@@ -110,8 +118,8 @@ def test_a_worker_that_cannot_read_the_client_data_is_named(two_workers, digits_
   client_data = experiment.load_data(config).train
   with pytest.raises(remote_workers.RemoteWorkerError,
                      match=f'{two_workers[1].target} cannot read the client data.*{message}'):
-    execution.check(config.run, _damaged_copy(client_data, **damage(client_data)))
-  execution.check(config.run, client_data)  # The real copy is fine.
+    _check(config, _damaged_copy(client_data, **damage(client_data)))
+  _check(config, client_data)  # The real copy is fine.
 
 
 @pytest.mark.slow

@@ -43,8 +43,8 @@ def test_a_round_with_drop_outs_is_the_plain_mean_of_the_survivors(digits_config
   config = digits_config('drops', **flags)
   data = experiment.load_data(config)
   model = experiment.build_model(config, data)
-  secure = experiment.build_process(config, data, model)
-  plain = experiment.build_process(digits_config('plain'), data, model)
+  secure = experiment.build_rounds(config, data, model)
+  plain = experiment.build_rounds(digits_config('plain'), data, model).process
   planner = experiment.build_planner(config, data)
   state, plain_state, dropped = secure.initialize(), plain.initialize(), 0
   for round_num in (1, 2, 3):
@@ -54,7 +54,7 @@ def test_a_round_with_drop_outs_is_the_plain_mean_of_the_survivors(digits_config
     if len(gone) == len(plan.reporting):
       continue
     dropped += len(gone)
-    got = secure.next_planned(state, plan)
+    got = secure.run(state, plan)
     plain_state = plain.set_model_weights(plain_state, secure.get_model_weights(state))
     want = plain.next(plain_state, [t for t in plan.tasks() if t['client_id'] not in gone])
     for g, w in zip(secure.get_model_weights(got.state).trainable,
@@ -98,7 +98,7 @@ def test_no_unmasked_update_crosses_to_the_server_in_a_whole_round(digits_config
                          quantization='uniform')
   data = experiment.load_data(config)
   model = experiment.build_model(config, data)
-  process = experiment.build_process(config, data, model)
+  process = experiment.build_rounds(config, data, model)
   shapes = {tuple(np.shape(w)) for w in model.initial_weights.trainable}
   crossing = [(uri, t) for uri, m in federated_types.client_to_server(process.next)
               for t in federated_types.tensors(m) if tuple(t.shape) in shapes]

@@ -24,6 +24,7 @@ import tensorflow_federated as tff
 
 from tff_experiments.aggregators import quantizers
 from tff_experiments.aggregators import seeded
+from tff_experiments.core import noise
 
 FLOAT_BITS = 32
 # Side information per quantized tensor: its min and max as float32.
@@ -80,7 +81,7 @@ class QuantizeFactory(seeded.SeededUpdateLayer):
       for index, tensor in enumerate(tf.nest.flatten(value)):
         out, tensor_bits = quantizers.quantize_dequantize(
             tensor, bits=bits, stochastic=stochastic, rotation=rotation,
-            seed=seeded.leaf_seed(seed, index))
+            seed=noise.leaf_seed(seed, index))
         decoded.append(out)
         entropy += tensor_bits
       return tf.nest.pack_sequence_as(value, decoded), entropy

@@ -1,8 +1,8 @@
-"""Seeded randomness for aggregation layers: per-client seeds, round counters, noise.
+"""Seeded aggregation layers: per-client seeds, round counters, the seed-carrying weight.
 
 TFF's and tensorflow-privacy's random layers draw from the clock or from unseeded ops, so two
-runs (or a run and its resume) differ. Our layers draw from stateless ops. A draw on one
-client's update (local DP noise, quantization's rotation and rounding) is seeded by the
+runs (or a run and its resume) differ. Our layers draw from stateless ops (`core.noise`). A
+draw on one client's update (local DP noise, quantization's rotation and rounding) is seeded by the
 client's update seed, which the round plan derives from (seed, round, client) and which
 travels with the client's task into its computation and out in its weight
 (`clients.update_weight`), and by the layer's purpose (`layer_seed`): so clients with equal
@@ -36,41 +36,6 @@ def layer_seed(update_seed: tf.Tensor, purpose: str) -> tf.Tensor:
   update seed (itself derived from (seed, round, client)) and the layer's `purpose`."""
   return tf.stack([tf.cast(update_seed, tf.int64),
                    tf.constant(seeds.purpose_word(purpose), tf.int64)])
-
-
-def leaf_seed(seed: tf.Tensor, index: int, stream: int = 0) -> tf.Tensor:
-  """A distinct (2,) seed per tensor `index` (and `stream`) of a structure from one seed."""
-  return tf.stack([seed[0], seed[1] * 1009 + 7 * index + 104729 * stream])
-
-
-def gaussian_noise(structure, *, stddev, seed: tf.Tensor, stream: int = 0):
-  """Independent N(0, stddev^2) noise shaped like each tensor of `structure`."""
-  leaves = tf.nest.flatten(structure)
-  noise = [tf.cast(stddev, t.dtype) * tf.random.stateless_normal(
-      tf.shape(t), seed=leaf_seed(seed, i, stream), dtype=t.dtype)
-           for i, t in enumerate(leaves)]
-  return tf.nest.pack_sequence_as(structure, noise)
-
-
-def laplace_noise(structure, *, scale, seed: tf.Tensor, stream: int = 0):
-  """Independent Laplace(0, scale) noise: scale * (E1 - E2) for E1, E2 ~ Exp(1)."""
-  leaves = tf.nest.flatten(structure)
-
-  def draw(t, i):
-    u = tf.random.stateless_uniform(tf.concat([[2], tf.shape(t)], 0),
-                                    seed=leaf_seed(seed, i, stream), dtype=t.dtype)
-    exponentials = -tf.math.log1p(-u)  # u in [0, 1): finite.
-    return tf.cast(scale, t.dtype) * (exponentials[0] - exponentials[1])
-
-  return tf.nest.pack_sequence_as(structure, [draw(t, i) for i, t in enumerate(leaves)])
-
-
-def l1_clip(structure, clip):
-  """`structure` scaled down so that its global L1 norm is <= clip; and that norm before."""
-  leaves = tf.nest.flatten(structure)
-  norm = tf.add_n([tf.reduce_sum(tf.abs(t)) for t in leaves])
-  factor = tf.minimum(1.0, tf.math.divide_no_nan(tf.cast(clip, norm.dtype), norm))
-  return tf.nest.pack_sequence_as(structure, [t * factor for t in leaves]), norm
 
 
 class SeededUpdateLayer(tff.aggregators.WeightedAggregationFactory):

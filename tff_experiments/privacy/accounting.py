@@ -1,4 +1,4 @@
-"""Privacy accounting with `dp_accounting`: the DP event a round really is, epsilon, calibration.
+"""Privacy accounting with `dp_accounting`: the DP event a round really is, and its epsilon.
 
 The event matches the sampling the round plan actually used (`SAMPLING_EVENTS`, one entry per
 `--client_sampling`), and the mode (`MODES`):
@@ -62,10 +62,6 @@ MODES: registry.Registry[Mode] = registry.Registry('DP mode', flag='dp_mode', en
                   per_client=True),
 })
 
-_CALIBRATION_TOLERANCE = 1e-4  # On the noise multiplier: far below the 1% asked of epsilon.
-_MIN_NOISE_MULTIPLIER = 1e-2  # Calibration searches above it (z = 0 has no finite epsilon).
-
-
 @dataclasses.dataclass(frozen=True)
 class PrivacyPlan:
   """What accounting needs: the mechanism, mode, sampling, population, delta, accountant."""
@@ -107,17 +103,6 @@ class PrivacyPlan:
     accountant = ACCOUNTANTS.get(self.accountant)(relation)
     accountant.compose(dp_accounting.SelfComposedDpEvent(event, releases))
     return float(accountant.get_epsilon(self.delta))
-
-  def calibrate(self, target_epsilon: float, releases: int) -> float:
-    """The smallest noise multiplier whose epsilon after `releases` is <= the target."""
-    relation = self.release(1.0)[1]
-    return float(dp_accounting.mechanism_calibration.calibrate_dp_mechanism(
-        lambda: ACCOUNTANTS.get(self.accountant)(relation),
-        lambda z: dp_accounting.SelfComposedDpEvent(self.release(z)[0], releases),
-        target_epsilon, self.delta,
-        bracket_interval=dp_accounting.mechanism_calibration.LowerEndpointAndGuess(
-            _MIN_NOISE_MULTIPLIER, 1.0),
-        tol=_CALIBRATION_TOLERANCE))
 
 
 # Value-noise increase the default clipped-count noise allows: z_value <= 1.05 z.

@@ -2,66 +2,37 @@
 
 A round hook that counts releases from the round plans (so a resumed run, which replays the
 plans of the rounds already done, continues the same column): every round in central mode,
-each client's participations in local mode (epsilon is then the worst client's). It also
-completes the settings that need the loaded data: delta's default for natural datasets and the
-noise multiplier calibrated to `--dp_target_epsilon`.
+each client's participations in local mode (epsilon is then the worst client's). It takes
+its own parameters (`LedgerParams`), which the assembly builds from the completed settings
+(`experiment.HOOKS`); the noise multiplier it accounts may come from `calibration`.
 """
 
 import collections
 import dataclasses
 import math
-from typing import Callable, Optional
+from typing import Optional
 
-from tff_experiments.core import config as config_lib
 from tff_experiments.privacy import accounting
-from tff_experiments.privacy import privacy_settings
 from tff_experiments.runner import hooks
 from tff_experiments.runner import round_plan
 
 
-def privacy_plan(config, population: int) -> accounting.PrivacyPlan:
-  """The accounting parameters of a (completed) config over `population` clients."""
-  dp = config.privacy
-  return accounting.PrivacyPlan(
-      mechanism=dp.mechanism, mode=dp.mode, sampling=config.schedule.client_sampling,
-      population=population, clients_per_round=config.schedule.clients_per_round,
-      delta=dp.delta, accountant=dp.accountant)
-
-
-def planned_releases(plan: accounting.PrivacyPlan, total_rounds: int,
-                     planner: Callable[[], round_plan.RoundPlanner]) -> int:
-  """Releases over the planned rounds: the rounds, or for per-client modes the most rounds any
-  one client reports in (the plans are functions of the seed, so this is known up front)."""
-  if not plan.per_client:
-    return total_rounds
-  plans = planner()
-  counts = collections.Counter(c for r in range(1, total_rounds + 1)
-                               for c in plans.plan(r).reporting)
-  return max(counts.values(), default=0)
-
-
-def complete(config, *, population: int,
-             planner: Callable[[], round_plan.RoundPlanner]):
-  """The config with delta and the noise multiplier filled in (unchanged without DP);
-  `planner()` is called only when the calibration needs the planned cohorts."""
-  dp = config.privacy
-  if not privacy_settings.enabled(config_lib.flat(config)):
-    return config
-  if dp.delta is None:
-    dp = dataclasses.replace(dp, delta=accounting.default_delta(population))
-  if dp.noise_multiplier is None:
-    plan = privacy_plan(dataclasses.replace(config, privacy=dp), population)
-    dp = dataclasses.replace(dp, noise_multiplier=plan.calibrate(
-        dp.target_epsilon, planned_releases(plan, config.schedule.total_rounds, planner)))
-  return dataclasses.replace(config, privacy=dp)
+@dataclasses.dataclass(frozen=True)
+class LedgerParams:
+  """What the ledger needs of the (completed) DP settings: how one release is accounted
+  (`plan`), the noise multiplier, and the epsilon it stops the run at (None: it never stops
+  it)."""
+  plan: accounting.PrivacyPlan
+  noise_multiplier: float
+  budget: Optional[float] = None
 
 
 class PrivacyLedger(hooks.RoundHook):
   """Adds `privacy/epsilon` (after the round) to each row; stops at the budget if asked."""
 
-  def __init__(self, plan: accounting.PrivacyPlan, noise_multiplier: float, *,
-               budget: Optional[float] = None):
-    self._plan, self._noise_multiplier, self._budget = plan, noise_multiplier, budget
+  def __init__(self, params: LedgerParams):
+    self._plan, self._noise_multiplier = params.plan, params.noise_multiplier
+    self._budget = params.budget
     self._rounds = 0
     self._participations = collections.Counter()
     self._epsilons: dict[int, float] = {}
@@ -106,11 +77,3 @@ class PrivacyLedger(hooks.RoundHook):
             'dp_accountant': self._plan.accountant,
             'dp_noise_multiplier': self._noise_multiplier, 'dp_mode': self._plan.mode}
 
-
-def build(config, population: int) -> Optional[PrivacyLedger]:
-  """The ledger of a completed config (None without DP)."""
-  if not privacy_settings.enabled(config_lib.flat(config)):
-    return None
-  dp = config.privacy
-  return PrivacyLedger(privacy_plan(config, population), dp.noise_multiplier,
-                       budget=dp.target_epsilon if dp.stop_at_budget else None)

@@ -12,7 +12,7 @@ from typing import Any, Callable
 import dp_accounting
 import tensorflow as tf
 
-from tff_experiments.aggregators import seeded
+from tff_experiments.core import noise
 from tff_experiments.core import registry
 from tff_experiments.privacy import queries
 
@@ -38,12 +38,12 @@ MECHANISMS: registry.Registry[Mechanism] = registry.Registry(
     'DP mechanism', flag='dp_mechanism', entries={
         'gaussian': Mechanism(
             norm='L2', clip=_l2_clip,
-            noise=lambda s, *, scale, seed: seeded.gaussian_noise(s, stddev=scale, seed=seed),
+            noise=lambda s, *, scale, seed: noise.gaussian_noise(s, stddev=scale, seed=seed),
             query=lambda *, clip, noise_multiplier, seed: queries.SeededGaussianSumQuery(
                 clip, noise_multiplier * clip, seed=seed),
             event=dp_accounting.GaussianDpEvent, adaptive_clipping=True),
         'laplace': Mechanism(
-            norm='L1', clip=seeded.l1_clip, noise=seeded.laplace_noise,
+            norm='L1', clip=queries.l1_clip, noise=noise.laplace_noise,
             query=lambda *, clip, noise_multiplier, seed: queries.SeededLaplaceSumQuery(
                 clip, noise_multiplier * clip, seed=seed),
             event=dp_accounting.LaplaceDpEvent),

@@ -2,8 +2,8 @@
 
 Kept beside the privacy code (most other sections are in `sections.py`); `settings` composes it.
 Values that need the number of clients (the default delta for natural datasets, a noise
-multiplier calibrated to `--dp_target_epsilon`) are completed once the data is loaded
-(`completion`) and recorded in hparams.json.
+multiplier calibrated to `--dp_target_epsilon`, `calibration`) are completed once the data is
+loaded (`experiment.complete`) and recorded in hparams.json.
 """
 
 import dataclasses

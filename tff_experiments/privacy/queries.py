@@ -15,7 +15,7 @@ import tensorflow as tf
 import tensorflow_privacy as tfp
 from tensorflow_privacy.privacy.dp_query import quantile_estimator_query
 
-from tff_experiments.aggregators import seeded
+from tff_experiments.core import noise
 
 
 def _initial_seed(seed: int) -> tf.Tensor:
@@ -26,9 +26,18 @@ def _advance(noise_seed: tf.Tensor) -> tf.Tensor:
   return noise_seed + tf.constant([0, 1], tf.int64)
 
 
-def _release(sample_state, global_state, noise, event):
-  """(sum + noise, the state with its noise seed advanced, the release's DP event)."""
-  result = tf.nest.map_structure(tf.add, sample_state, noise)
+def l1_clip(structure, clip):
+  """`structure` scaled down so that its global L1 norm is <= clip; and that norm before."""
+  leaves = tf.nest.flatten(structure)
+  norm = tf.add_n([tf.reduce_sum(tf.abs(t)) for t in leaves])
+  factor = tf.minimum(1.0, tf.math.divide_no_nan(tf.cast(clip, norm.dtype), norm))
+  return tf.nest.pack_sequence_as(structure, [t * factor for t in leaves]), norm
+
+
+def _release(sample_state, global_state, drawn, event):
+  """(sum + the `drawn` noise, the state with its noise seed advanced, the release's DP
+  event)."""
+  result = tf.nest.map_structure(tf.add, sample_state, drawn)
   return result, global_state._replace(noise_seed=_advance(global_state.noise_seed)), event
 
 
@@ -49,7 +58,7 @@ class SeededGaussianSumQuery(tfp.GaussianSumQuery):
         _initial_seed(self._seed) if noise_seed is None else noise_seed)
 
   def get_noised_result(self, sample_state, global_state):
-    return _release(sample_state, global_state, seeded.gaussian_noise(
+    return _release(sample_state, global_state, noise.gaussian_noise(
         sample_state, stddev=global_state.stddev, seed=global_state.noise_seed),
                     dp_accounting.GaussianDpEvent(global_state.stddev / global_state.l2_norm_clip))
 
@@ -71,10 +80,10 @@ class SeededLaplaceSumQuery(tfp.SumAggregationDPQuery):
     return global_state.l1_norm_clip
 
   def preprocess_record(self, params, record):
-    return seeded.l1_clip(record, params)[0]
+    return l1_clip(record, params)[0]
 
   def get_noised_result(self, sample_state, global_state):
-    return _release(sample_state, global_state, seeded.laplace_noise(
+    return _release(sample_state, global_state, noise.laplace_noise(
         sample_state, scale=global_state.scale, seed=global_state.noise_seed),
                     dp_accounting.LaplaceDpEvent(global_state.scale / global_state.l1_norm_clip))
 

@@ -2,17 +2,19 @@
 
 A hook sees each round's plan and metrics row, adds columns (a privacy ledger's epsilon, say)
 and may end the run with a status (`diverged`, `budget_exhausted`, ...). On resume the loop
-replays the plans of the rounds already done, so stateful hooks continue exactly. `HOOKS`
-registers each hook as `name -> fn(config, paths, data) -> hook or None` (None: not enabled by
-the settings; `data` the run's `datasets.base.FederatedData`, None in tests that have none);
-`build` makes a run's hooks in registration order. A hook's `summary()` joins summary.json.
+replays the plans of the rounds already done, so stateful hooks continue exactly. A hook's
+`summary()` joins summary.json.
+
+This module is the interface (`RoundHook`, `Stop`) and the hooks every run has; it imports
+nothing but the round plan, so a hook can live beside what it measures (`privacy.ledger`,
+`runner.tensorboard`) without the loop knowing it. Which hooks a run has, and in what order,
+the assembly decides from the settings (`experiment.HOOKS`).
 """
 
 import dataclasses
 import math
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Mapping, Optional
 
-from tff_experiments.core import registry
 from tff_experiments.runner import round_plan
 
 
@@ -91,43 +93,6 @@ class StopAtTarget(RoundHook):
     return None
 
 
-def _tensorboard(config, paths, data) -> Optional[RoundHook]:
-  """--tensorboard's hook (imported here: it needs TF and builds on this module)."""
-  del data
-  from tff_experiments.results import tensorboard  # pylint: disable=g-import-not-at-top
-  return tensorboard.hook(config, paths)
-
-
-def _privacy_ledger(config, paths, data) -> Optional[RoundHook]:
-  """The DP ledger (`privacy/epsilon`), over the run's training clients."""
-  del paths
-  from tff_experiments.privacy import ledger  # pylint: disable=g-import-not-at-top
-  population = (len(data.train.client_ids) if data is not None
-                else config.data.num_clients)
-  return ledger.build(config, population)
-
-
-# name -> fn(config: settings.ExperimentConfig, paths: run_dir.RunPaths,
-#            data: datasets.base.FederatedData | None) -> RoundHook | None
-HOOKS: registry.Registry[Callable[[Any, Any, Any], Optional[RoundHook]]] = registry.Registry(
-    'round hook', flag='(none)', entries={
-        'plan_columns': lambda config, paths, data: PlanColumns(),
-        'divergence': lambda config, paths, data: Divergence(),
-        'privacy_ledger': _privacy_ledger,
-        'stop_at_target': lambda config, paths, data: (
-            StopAtTarget(config.schedule.target_accuracy)
-            if config.schedule.stop_at_target else None),
-        # Last, so that it sees every other hook's columns.
-        'tensorboard': _tensorboard,
-    })
-
-
 def default_hooks() -> list[RoundHook]:
   """Hooks every run has, whatever its settings."""
   return [PlanColumns(), Divergence()]
-
-
-def build(config, paths, data=None) -> list[RoundHook]:
-  """The hooks the run's settings enable, in registration order."""
-  return [hook for _, make in HOOKS.items()
-          if (hook := make(config, paths, data)) is not None]

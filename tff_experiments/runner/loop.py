@@ -1,8 +1,9 @@
 """The round loop, the same for every algorithm: plan, train, evaluate, record, checkpoint.
 
 Each round: the planner's `RoundPlan` (cohort, who reports, step caps, seeds) -> hooks may stop
-the run -> `process.next` on the reporting clients' tasks, within a deadline (a plan where
-nobody reports is skipped; a round whose measurements say `aborted` keeps the old model) ->
+the run -> the round runner runs the plan (`round_runner.RoundRunner.run`), within a deadline
+(a plan where nobody reports is skipped; a round whose measurements say `aborted` keeps the old
+model) ->
 evaluation -> one metrics row plus hook columns -> checkpoint (state and the rows so far).
 Resuming is a property of the loop: state, round and metrics rows come from the newest intact
 checkpoint, plans are functions of (seed, round), hooks replay the rounds already done, and
@@ -27,6 +28,7 @@ from tff_experiments.results import summary as summary_lib
 from tff_experiments.runner import checkpoints
 from tff_experiments.runner import hooks as hooks_lib
 from tff_experiments.runner import round_plan
+from tff_experiments.runner import round_runner
 
 Evaluator = Callable[[tff.learning.models.ModelWeights], Mapping[str, float]]
 # Automatic round deadline: at least this, else 20x the slowest round so far.
@@ -51,13 +53,6 @@ def _aborted(measurements: Any) -> bool:
   """Whether a component reported `.../aborted` true (e.g. too few secure-aggregation survivors)."""
   return any(name.split('/')[-1] == 'aborted' and bool(value)
              for name, value in metrics_csv.flatten(measurements).items())
-
-
-def _next(process, state, plan: round_plan.RoundPlan):
-  """`process.next` on the plan's reporting clients' tasks; a process that runs a protocol
-  around the round (secure aggregation: keys, drop-outs) takes the whole plan instead."""
-  planned = getattr(process, 'next_planned', None)
-  return planned(state, plan) if planned is not None else process.next(state, plan.tasks())
 
 
 def _progress_line(round_num: int, total: int, row: Mapping, seconds: Sequence[float]) -> str:
@@ -115,15 +110,14 @@ def _resume(checkpoints_: checkpoints.Checkpoints, initial_state, paths: run_dir
   return restored.state, restored.round_num, csv_file
 
 
-def run(schedule: Schedule, *, process: tff.learning.templates.LearningProcess,
+def run(schedule: Schedule, *, rounds: round_runner.RoundRunner,
         planner: round_plan.RoundPlanner, evaluate: Evaluator, paths: run_dir.RunPaths,
         hooks: Optional[Sequence[hooks_lib.RoundHook]] = None,
         guard: Optional[Callable[[float], ContextManager]] = None,
         out: Optional[TextIO] = None) -> dict:
-  """Runs (or resumes) `process` for `schedule.total_rounds` rounds; returns the summary.
+  """Runs (or resumes) `rounds` for `schedule.total_rounds` rounds; returns the summary.
 
-  `process.next` takes the `client_data` tasks of a plan's reporting clients. `guard(s)`
-  bounds each round (the runtime's watchdog deadline). The summary is written whatever
+  `guard(s)` bounds each round (the runtime's watchdog deadline). The summary is written whatever
   happens; an exception leaves status `failed` (or `interrupted`) and the message.
   """
   out = out or sys.stdout
@@ -134,7 +128,7 @@ def run(schedule: Schedule, *, process: tff.learning.templates.LearningProcess,
   status, message, summary = 'failed', None, None
   try:
     saved.remove_temporaries()
-    state, start, csv_file = _resume(saved, process.initialize(), paths, say)
+    state, start, csv_file = _resume(saved, rounds.initialize(), paths, say)
     for done in range(1, start + 1):
       for hook in hooks:
         hook.replay(planner.plan(done))
@@ -152,7 +146,7 @@ def run(schedule: Schedule, *, process: tff.learning.templates.LearningProcess,
       round_status, measurements = 'skipped', None
       if not plan.skipped:
         with guard(_round_timeout(schedule, seconds)):
-          output = _next(process, state, plan)
+          output = rounds.run(state, plan)
         measurements = output.metrics
         round_status = 'aborted' if _aborted(measurements) else 'ok'
         if round_status == 'ok':
@@ -162,7 +156,7 @@ def run(schedule: Schedule, *, process: tff.learning.templates.LearningProcess,
       if _is_due(round_num, schedule.rounds_per_eval, schedule.total_rounds):
         began = time.perf_counter()
         with guard(_round_timeout(schedule, seconds)):  # A TFF computation: on the worker.
-          weights = process.get_model_weights(state)
+          weights = rounds.get_model_weights(state)
         eval_metrics = evaluate(weights)
         eval_time = time.perf_counter() - began
       row = metrics_csv.row(round_metrics=measurements, eval_metrics=eval_metrics,

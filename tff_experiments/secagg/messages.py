@@ -11,6 +11,18 @@ trace, with its message parameters `bind`-ed; the secure sum layers, created dur
 take them from `current()` (TFF computations traced inside another may use its values). A
 layer built outside any round (to get the process's types and initial state) gets
 `placeholders()`: no masks to remove and `unmasked` false, so running it only ever aborts.
+
+Why a binding and not an argument. The secure sums are called by TFF, not by us: by
+`tff.aggregators.MeanFactory` (the values and, for a weighted mean, the weights),
+`DifferentiallyPrivateFactory` and `UnweightedMeanFactory`, inside the process that
+`tff.learning.templates.compose_learning_process` builds, and they call `next(state, value)`
+with nothing else. So the messages can reach a secure sum only by closure: they must be in
+scope when its `next_fn` is traced, which happens while the algorithm builds its process
+inside the round computation. Passing them explicitly would make every layer's `wrap`, the
+stack and every algorithm builder take the values of one particular trace, for the sake of the
+two secure layers. The binding is narrow instead: `rounds.SecureRounds` binds the messages
+only around that build, in the tracing thread; `current()` is read only while tracing (never
+when a round runs); outside a binding it is None.
 """
 
 import collections

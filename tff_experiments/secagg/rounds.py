@@ -12,14 +12,16 @@ bound, so the stack's secure sums mask inside each client's TFF computation and 
 server's: the server-side code receives masked vectors (or one share each) and the seeds it
 rebuilt, nothing else of a client's update.
 
-`SecureRounds` has the round loop's process interface (`initialize`, `get_model_weights`) and
-`next_planned(state, plan)`: the protocol needs the round number and the cohort.
+`SecureRounds` is the round runner of such runs (`runner.round_runner.RoundRunner`: `run(state,
+plan)`, since the protocol needs the round number and the cohort). The assembly wraps the
+learning process in it only when `--secure_aggregation` is on; its round keeps TFF's native
+form (only plain rounds are compiled to MapReduce form, `runtime.map_reduce`).
 """
 
 import collections
 import dataclasses
 import time
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import tensorflow_federated as tff
@@ -27,7 +29,7 @@ import tensorflow_federated as tff
 from tff_experiments.clients import client_data
 from tff_experiments.core import registry
 from tff_experiments.core import seeds
-from tff_experiments.runtime import map_reduce
+from tff_experiments.runner import round_plan
 from tff_experiments.secagg import masking
 from tff_experiments.secagg import messages
 from tff_experiments.secagg import protocol
@@ -121,40 +123,11 @@ def protocol_setup(settings, *, seed: int, client_ids: Sequence[str], round_num:
   return setup
 
 
-def aggregation_round(build_factory: Callable[[], Any], value_type, weight_type=None) -> tuple:
-  """(the process of `build_factory()` built outside any round, for `initialize`; a
-  computation (state, values[, weights], client messages, server message) running one round of
-  it with the messages bound). A factory is weighted iff `weight_type` is given. For testing
-  and benchmarking layers on their own."""
-  types = (value_type,) if weight_type is None else (value_type, weight_type)
-  outside = build_factory().create(*types)
-  state_type = outside.initialize.type_signature.result
-  client_messages_type = tff.FederatedType(messages.CLIENT_TYPE, tff.CLIENTS)
-  server_message_type = tff.FederatedType(messages.SERVER_TYPE, tff.SERVER)
-
-  def run(state, values, client_messages, server_message):
-    with messages.bind(client_messages, server_message):
-      process = build_factory().create(*types)
-    return process.next(state, *values)
-
-  if weight_type is None:
-    next_fn = tff.federated_computation(
-        lambda state, value, client_messages, server_message: run(
-            state, (value,), client_messages, server_message),
-        state_type, tff.FederatedType(value_type, tff.CLIENTS), client_messages_type,
-        server_message_type)
-  else:
-    next_fn = tff.federated_computation(
-        lambda state, value, weight, client_messages, server_message: run(
-            state, (value, weight), client_messages, server_message),
-        state_type, tff.FederatedType(value_type, tff.CLIENTS),
-        tff.FederatedType(weight_type, tff.CLIENTS), client_messages_type, server_message_type)
-  return outside, next_fn
-
-
 class SecureRounds:
-  """A learning process over ClientTasks whose every round runs a secure-aggregation protocol
-  (see module doc). `build()` makes the learning process over ClientInputs."""
+  """The round runner of a learning process whose every round runs a secure-aggregation
+  protocol (see module doc): `build()` makes the learning process over ClientInputs (called
+  once outside any round, for the state and model weights, and once inside the round
+  computation's trace with the messages bound), `input_computation` maps a ClientTask to them."""
 
   def __init__(self, build: Callable[[], tff.learning.templates.LearningProcess],
                input_computation: tff.Computation, *, settings, seed: int):
@@ -173,7 +146,8 @@ class SecureRounds:
 
     self.next = next_fn
 
-  def next_planned(self, state, plan) -> tff.learning.templates.LearningProcessOutput:
+  def run(self, state, plan: round_plan.RoundPlan
+          ) -> tff.learning.templates.LearningProcessOutput:
     """One round on the plan's reporting clients through the protocol; the old state and an
     aborted record if no masked input arrived at all."""
     setup = protocol_setup(self._settings, seed=self._seed, client_ids=plan.reporting,
@@ -188,13 +162,3 @@ class SecureRounds:
           state, collections.OrderedDict(secagg=collections.OrderedDict(aborted=1, **report)))
     return self.next(state, tasks, setup.clients, setup.server)
 
-
-def build(config, build_process: Callable[[], tff.learning.templates.LearningProcess],
-          input_computation: tff.Computation):
-  """The run's process over ClientTasks: `build_process()`'s (its round in MapReduce form,
-  `map_reduce`), with the protocol of `--secure_aggregation` around every round unless it is
-  `none`."""
-  settings = config.secure_aggregation
-  if settings.mode not in SETUPS:
-    return map_reduce.compiled(client_data.compose_with_tasks(input_computation, build_process()))
-  return SecureRounds(build_process, input_computation, settings=settings, seed=config.run.seed)

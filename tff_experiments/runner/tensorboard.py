@@ -20,7 +20,7 @@ continuous (nothing is duplicated visibly).
 import math
 import numbers
 import os
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping
 
 import tensorflow as tf
 
@@ -50,7 +50,8 @@ class TensorBoardHook(hooks.RoundHook):
     self._writer = None  # Made on the first round: a run that only resumes to skip makes none.
 
   def after_round(self, plan, row) -> dict[str, Any]:
-    """Writes the row; as the last entry of `hooks.HOOKS` it sees every other hook's columns."""
+    """Writes the row; as the run's last hook (`experiment.HOOKS`) it sees every other hook's
+    columns."""
     if self._writer is None:
       os.makedirs(self._directory, exist_ok=True)
       self._writer = tf.summary.create_file_writer(self._directory)
@@ -60,9 +61,3 @@ class TensorBoardHook(hooks.RoundHook):
     self._writer.flush()
     return {}
 
-
-def hook(config, paths) -> Optional[TensorBoardHook]:
-  """The hook of a run with --tensorboard, or None."""
-  if not config.run.tensorboard:
-    return None
-  return TensorBoardHook(log_dir(paths.run_dir))
